@@ -1,0 +1,79 @@
+"""redlua: atomic operations on Redis and Valkey, done right.
+
+Named Lua scripts shipped in the package, run by EVALSHA with NOSCRIPT recovery
+on every path (single calls, batches, MULTI/EXEC, asyncio, Redis Cluster), and
+recipes built on them. Start with `Engine` (sync) or `AsyncEngine` (asyncio)::
+
+    import redlua
+
+    engine = redlua.Engine(redlua.connect())
+    engine.run(redlua.Call(script, keys=("k",), args=(1,)))
+"""
+
+from __future__ import annotations
+
+from ._core import Call, Flow, Sleep
+from ._lua import minify
+from ._policy import RetryPolicy
+from ._registry import load_script, shipped_scripts
+from ._report import Profile, Validation
+from ._script import Contract, Script
+from ._slots import key_slot
+from ._stats import ScriptStats
+from .aio import AsyncEngine
+from .engine import Engine
+from .errors import (
+    ConnectionFailedError,
+    ContractError,
+    CrossSlotError,
+    InvalidArgumentError,
+    OutcomeUnknownError,
+    RedluaError,
+    ScriptCompileError,
+    ScriptError,
+    ScriptKilledError,
+    ScriptReplyError,
+    ServerBusyError,
+    ServerError,
+    UnknownScriptError,
+    parse_lua_error,
+)
+from .server import EmbeddedCluster, EmbeddedServer, connect, connect_async
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncEngine",
+    "Call",
+    "connect",
+    "connect_async",
+    "ConnectionFailedError",
+    "Contract",
+    "ContractError",
+    "CrossSlotError",
+    "EmbeddedCluster",
+    "EmbeddedServer",
+    "Engine",
+    "Flow",
+    "InvalidArgumentError",
+    "key_slot",
+    "load_script",
+    "minify",
+    "OutcomeUnknownError",
+    "parse_lua_error",
+    "Profile",
+    "RedluaError",
+    "RetryPolicy",
+    "Script",
+    "ScriptCompileError",
+    "ScriptError",
+    "ScriptKilledError",
+    "ScriptReplyError",
+    "ScriptStats",
+    "ServerBusyError",
+    "ServerError",
+    "shipped_scripts",
+    "Sleep",
+    "UnknownScriptError",
+    "Validation",
+]

@@ -1,0 +1,308 @@
+"""What `Engine` and `AsyncEngine` share: every decision, none of the I/O.
+
+An engine runs an attempt (one EVALSHA on one connection) and hands the
+`Outcome` to `EngineCore.plan`, which decides what happens next: done, raise,
+reload the script, wait and try again, follow a redirect. The rules follow
+which replies *prove* that the script did not run (see ``research/scripting.md``
+§7): only those are retried, so a script never runs twice because a reply was
+slow. The two engines are then the same loop, one with ``await``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
+
+from redis.exceptions import (
+    AskError,
+    BusyLoadingError,
+    ClusterDownError,
+    MovedError,
+    NoScriptError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ._core import Call, Key
+from ._policy import Budget, RetryPolicy
+from ._registry import Registry
+from ._script import Script
+from ._slots import common_slot
+from ._stats import ScriptStats, Stats
+from .errors import (
+    ConnectionFailedError,
+    OutcomeUnknownError,
+    RedluaError,
+    ScriptCompileError,
+    from_reply,
+)
+
+T = TypeVar("T")
+
+# Errors on the connection itself: before sending they prove nothing ran.
+CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+_CODE_OF: tuple[tuple[type[Exception], str], ...] = (
+    (NoScriptError, "NOSCRIPT"),
+    (BusyLoadingError, "LOADING"),
+    (MovedError, "MOVED"),
+    (AskError, "ASK"),
+    (TryAgainError, "TRYAGAIN"),
+    (ReadOnlyError, "READONLY"),
+    (ClusterDownError, "CLUSTERDOWN"),
+)
+# Replies that prove the script did not run and that time may cure.
+_WAIT_CODES = frozenset({"TRYAGAIN", "CLUSTERDOWN", "LOADING", "BUSY", "MASTERDOWN"})
+
+
+def reply_text(exc: RedisError) -> str:
+    """Return the server's error reply as sent: code first, as redis-py strips it."""
+    text = str(exc)
+    code = getattr(exc, "status_code", None)
+    if code is None:
+        code = next((c for cls, c in _CODE_OF if isinstance(exc, cls)), None)
+    if code and not text.startswith(code):
+        return f"{code} {text}"
+    return text
+
+
+class Outcome(NamedTuple):
+    """What one attempt produced: a reply, or an exception and whether it was sent."""
+
+    reply: Any = None
+    error: BaseException | None = None
+    sent: bool = True
+
+
+class Act(enum.Enum):
+    """What the engine does after an attempt."""
+
+    DONE = "done"
+    RAISE = "raise"
+    RELOAD = "reload"  # SCRIPT LOAD on the node, then send again
+    RETRY = "retry"  # wait `delay` (maybe 0), refresh the topology if asked, send again
+    ASK = "ask"  # send again to `node_addr` after ASKING
+
+
+@dataclass(frozen=True)
+class Step:
+    """The decision `EngineCore.plan` takes after an attempt."""
+
+    act: Act
+    reply: Any = None
+    error: BaseException | None = None
+    delay: float = 0.0
+    refresh: bool = False
+    node_addr: tuple[str, int] | None = None
+
+
+class EngineCore:
+    """State and decisions shared by the sync and async engines."""
+
+    cluster: bool = False
+
+    def __init__(self, *, retry: RetryPolicy | None = None) -> None:
+        self.retry = retry or RetryPolicy()
+        self.registry = Registry()
+        self._stats = Stats()
+        self._legacy = False  # the server does not understand shebangs (Redis < 7)
+        self._no_ro = False  # the server has no EVALSHA_RO (Redis < 7)
+
+    # -- scripts ---------------------------------------------------------------------------
+
+    def register(self, name: str, source: Any) -> Script:
+        """Register a script (source text, `pathlib.Path` or `Script`) under *name*."""
+        return self.registry.register(name, source)
+
+    def call(self, name: str, keys: Iterable[Key] = (), args: Iterable[Any] = ()) -> Call[Any]:
+        """Build a `Call` of the script registered or shipped under *name*."""
+        return Call(self.registry.get(name), tuple(keys), tuple(args))
+
+    def stats(self) -> dict[str, ScriptStats]:
+        """Return per-script figures: calls, errors, reloads, retries, latency percentiles."""
+        return self._stats.snapshot()
+
+    def reset_stats(self) -> None:
+        """Forget every script figure."""
+        self._stats.reset()
+
+    def body(self, script: Script) -> str:
+        """Return the text to SCRIPT LOAD for *script* on this server."""
+        return script.legacy_source if self._legacy else script.source
+
+    def command(self, call: Call[Any]) -> tuple[Any, ...]:
+        """Return the EVALSHA (or EVALSHA_RO) command of *call*."""
+        script = call.script
+        if self._legacy:
+            return ("EVALSHA", script.legacy_sha, len(call.keys), *call.keys, *call.args)
+        name = "EVALSHA_RO" if script.read_only and not self._no_ro else "EVALSHA"
+        return (name, script.sha, len(call.keys), *call.keys, *call.args)
+
+    def on_load_error(self, script: Script, exc: RedisError) -> bool:
+        """Decide after a failed SCRIPT LOAD: True to load again (legacy body), else raise."""
+        text = reply_text(exc)
+        if not self._legacy and script.source.startswith("#!") and "near '#'" in text:
+            self._legacy = True  # Redis 6: no shebangs; blank the line, keep numbering
+            return True
+        error = from_reply(text, script=script.name, source=self.body(script))
+        if not isinstance(error, ScriptCompileError):
+            error = ScriptCompileError(text, code="ERR", script=script.name)
+        raise error from None
+
+    @staticmethod
+    def batch_slot(calls: list[Call[Any]]) -> int | None:
+        """Return the one slot of an atomic batch, raising `CrossSlotError` otherwise."""
+        keys = [call.keys[0] for call in calls if call.keys]
+        return common_slot(keys)
+
+    # -- decisions -------------------------------------------------------------------------
+
+    def plan(self, call: Call[Any], out: Outcome, budget: Budget) -> Step:
+        """Decide what follows an attempt of *call* that ended in *out*."""
+        if out.error is None:
+            return Step(Act.DONE, reply=out.reply)
+        exc = out.error
+        name = call.script.name
+        if not out.sent:
+            return self._wait_or(budget, ConnectionFailedError(f"script {name}: {exc}"), exc)
+        if isinstance(exc, (ResponseError, BusyLoadingError)):
+            return self._plan_reply(call, exc, budget)
+        if isinstance(exc, CONNECTION_ERRORS):
+            if call.script.idempotent and budget.resend():
+                self._stats.count(name, "retries")
+                return Step(Act.RETRY, delay=budget.wait() or 0.0, refresh=self.cluster)
+            self._stats.count(name, "outcome_unknown")
+            return Step(Act.RAISE, error=OutcomeUnknownError(name, exc))
+        return Step(Act.RAISE, error=exc)
+
+    def _plan_reply(self, call: Call[Any], exc: RedisError, budget: Budget) -> Step:
+        text = reply_text(exc)
+        code = text.split(" ", 1)[0]
+        name = call.script.name
+        if code == "NOSCRIPT":
+            if budget.reload():
+                self._stats.count(name, "reloads")
+                return Step(Act.RELOAD)
+        elif "unknown command" in text.lower() and "evalsha_ro" in text.lower():
+            self._no_ro = True  # proves nothing ran; plain EVALSHA from now on
+            return Step(Act.RETRY)
+        elif code in ("MOVED", "ASK"):
+            if budget.redirect():
+                self._stats.count(name, "retries")
+                if isinstance(exc, AskError):
+                    return Step(Act.ASK, node_addr=(exc.host, int(exc.port)))
+                return Step(Act.RETRY, refresh=True)
+        elif code in _WAIT_CODES or (code == "READONLY" and " script: " not in text):
+            self._stats.count(name, "retries")
+            refresh = self.cluster and code != "LOADING"
+            return self._wait_or(budget, self.error(call, text), exc, refresh=refresh)
+        return Step(Act.RAISE, error=self.error(call, text))
+
+    def _wait_or(
+        self, budget: Budget, error: RedluaError, cause: BaseException, *, refresh: bool = False
+    ) -> Step:
+        delay = budget.wait()
+        if delay is None:
+            error.__cause__ = cause
+            return Step(Act.RAISE, error=error)
+        return Step(Act.RETRY, delay=delay, refresh=refresh or self.cluster)
+
+    def error(self, call: Call[Any], text: str) -> RedluaError:
+        """Return the exception for error reply *text* of *call*."""
+        return from_reply(text, script=call.script.name, source=self.body(call.script))
+
+    def not_sent(self, what: str, exc: BaseException) -> ConnectionFailedError:
+        """Return the error for a call that never reached the server."""
+        error = ConnectionFailedError(f"{what}: {exc}")
+        error.__cause__ = exc
+        return error
+
+    # -- atomic batches (MULTI/EXEC) ------------------------------------------------------
+
+    def atomic_commands(self, batch: list[Call[Any]]) -> list[tuple[Any, ...]]:
+        """Return MULTI, a SCRIPT LOAD per script, the EVALSHAs and EXEC.
+
+        Loading inside the transaction means no NOSCRIPT can split it: a flush
+        between a separate load and EXEC would let the other commands commit.
+        """
+        scripts = {c.script.sha: c.script for c in batch}.values()
+        return [
+            ("MULTI",),
+            *(("SCRIPT", "LOAD", self.body(s)) for s in scripts),
+            *(self.command(c) for c in batch),
+            ("EXEC",),
+        ]
+
+    def plan_atomic(self, batch: list[Call[Any]], outcomes: list[Outcome], budget: Budget) -> Step:
+        """Decide what follows one MULTI/EXEC attempt of *batch* (one outcome per command)."""
+        names = ", ".join(sorted({c.script.name for c in batch}))
+        what = f"MULTI/EXEC of {len(batch)} calls ({names})"
+        out = next(
+            (o for o in outcomes if not isinstance(o.error, (ResponseError, type(None)))), None
+        )
+        if out is not None and out.error is not None:
+            exc = out.error
+            if not out.sent:
+                return self._wait_or(budget, self.not_sent(what, exc), exc)
+            if isinstance(exc, BusyLoadingError):
+                return self._wait_or(budget, from_reply(reply_text(exc)), exc)
+            for call in batch:
+                self._stats.count(call.script.name, "outcome_unknown")
+            return Step(Act.RAISE, error=OutcomeUnknownError(what, exc))
+        replies = [o.reply if o.error is None else o.error for o in outcomes]
+        result = replies[-1]
+        if isinstance(result, ResponseError):  # EXECABORT: a command was refused when queued
+            first = next((r for r in replies[:-1] if isinstance(r, ResponseError)), result)
+            text = reply_text(first)
+            code = text.split(" ", 1)[0]
+            if code in _WAIT_CODES or code in ("MOVED", "ASK", "READONLY"):
+                return self._wait_or(budget, from_reply(text), first, refresh=True)
+            return Step(Act.RAISE, error=from_reply(text))
+        if not isinstance(result, list):
+            return Step(Act.RAISE, error=from_reply(f"ERR transaction aborted: {result!r}"))
+        values = result[len(replies) - 2 - len(batch) :]
+        return Step(Act.DONE, reply=[self._value(c, v) for c, v in zip(batch, values, strict=True)])
+
+    def _value(self, call: Call[Any], reply: Any) -> Any:
+        if isinstance(reply, ResponseError):
+            return self.error(call, reply_text(reply))
+        return reply
+
+    def record_batch(self, batch: list[Call[Any]], replies: list[Any], elapsed: float) -> None:
+        """Count every call of a finished batch, each with the batch's round-trip time."""
+        for call, reply in zip(batch, replies, strict=False):
+            self._stats.record(call.script.name, elapsed, error=isinstance(reply, BaseException))
+
+    # -- script management ----------------------------------------------------------------
+
+    def loaded_sha(self, script: Script) -> str:
+        """Return the SHA1 the server knows *script* by (the legacy body's on Redis 6)."""
+        return script.legacy_sha if self._legacy else script.sha
+
+    @staticmethod
+    def kill_refused(exc: RedisError) -> bool:
+        """Accept NOTBUSY (nothing to kill) after SCRIPT KILL; raise anything else."""
+        text = reply_text(exc)
+        if text.startswith("NOTBUSY"):
+            return True
+        raise from_reply(text) from None
+
+    def decode_all(
+        self, calls: list[Call[Any]], replies: list[Any], return_exceptions: bool
+    ) -> list[Any]:
+        """Decode each reply with its call's decoder; raise the first error unless asked not to."""
+        results: list[Any] = []
+        for call, reply in zip(calls, replies, strict=False):
+            if isinstance(reply, BaseException):
+                if not return_exceptions:
+                    raise reply
+                results.append(reply)
+            else:
+                results.append(call.decode(reply))
+        return results

@@ -1,0 +1,314 @@
+"""`AsyncEngine`: runs `Call`s and `Flow`s on an asyncio redis-py client.
+
+The twin of ``engine.py``: the same lines with ``async``/``await`` (a test
+checks that nothing else differs). Every decision lives in `EngineCore`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from typing import Any, TypeVar, cast
+
+from redis.exceptions import BusyLoadingError, ResponseError
+
+from ._atransport import Node, transport_for
+from ._core import Call, Flow, Sleep
+from ._engine_core import CONNECTION_ERRORS, Act, EngineCore, Outcome, reply_text
+from ._policy import Budget, RetryPolicy
+from ._report import Profile, Validation, check_iterations, profile_result, validation
+from ._script import Script
+
+T = TypeVar("T")
+
+
+class AsyncEngine(EngineCore):
+    """Run scripts atomically on a `redis.asyncio.Redis` or its `RedisCluster`.
+
+    Each call is one EVALSHA on one connection taken from the client's pool.
+    NOSCRIPT is healed by SCRIPT LOAD and a re-send; replies that prove the
+    script did not run are retried within *retry*; a call whose outcome is
+    unknown raises `OutcomeUnknownError` instead of running twice.
+    """
+
+    def __init__(self, client: Any, *, retry: RetryPolicy | None = None) -> None:
+        super().__init__(retry=retry)
+        self._t = transport_for(client)
+        self.cluster = self._t.cluster
+        self.client = client
+
+    # -- single calls ----------------------------------------------------------------------
+
+    async def run(self, call: Call[T]) -> T:
+        """Run *call* with EVALSHA and return its decoded reply."""
+        return call.decode(await self._run(call))
+
+    async def run_script(
+        self, name: str, keys: Iterable[Any] = (), args: Iterable[Any] = ()
+    ) -> Any:
+        """Run the script registered or shipped under *name* and return its raw reply."""
+        return await self.run(self.call(name, keys, args))
+
+    async def _run(self, call: Call[Any]) -> Any:
+        await self._t.ready()
+        started = time.perf_counter()
+        budget = self.retry.begin()
+        node = self._t.node_for(call.slot)
+        asking = False
+        failed = True
+        try:
+            while True:
+                step = self.plan(call, await self._attempt(node, call, asking), budget)
+                asking = False
+                if step.act is Act.DONE:
+                    failed = False
+                    return step.reply
+                if step.act is Act.RAISE:
+                    raise cast("BaseException", step.error)
+                if step.act is Act.RELOAD:
+                    await self._load(node, call.script)
+                elif step.act is Act.ASK:
+                    node, asking = self._t.node_at(*cast("tuple[str, int]", step.node_addr)), True
+                    continue
+                if step.delay:
+                    await asyncio.sleep(step.delay)
+                if step.refresh:
+                    await self._t.refresh()
+                    node = self._t.node_for(call.slot)
+        finally:
+            self._stats.record(call.script.name, time.perf_counter() - started, error=failed)
+
+    async def _attempt(self, node: Node, call: Call[Any], asking: bool) -> Outcome:
+        try:
+            conn = await self._t.acquire(node)
+        except CONNECTION_ERRORS as exc:
+            return Outcome(error=exc, sent=False)
+        try:
+            if asking:
+                await conn.send_packed_command(
+                    conn.pack_commands([("ASKING",), self.command(call)])
+                )
+                await conn.read_response()
+            else:
+                await conn.send_command(*self.command(call))
+            return Outcome(reply=await conn.read_response())
+        except (ResponseError, BusyLoadingError) as exc:
+            return Outcome(error=exc)
+        except BaseException as exc:
+            await conn.disconnect()
+            if isinstance(exc, CONNECTION_ERRORS):
+                return Outcome(error=exc)
+            raise
+        finally:
+            await self._t.release(node, conn)
+
+    async def _load(self, node: Node, script: Script) -> None:
+        while True:
+            try:
+                await self._t.execute(node, "SCRIPT", "LOAD", self.body(script))
+                return
+            except ResponseError as exc:
+                if not self.on_load_error(script, exc):
+                    raise
+
+    # -- batches ---------------------------------------------------------------------------
+
+    async def run_many(
+        self, calls: Iterable[Call[Any]], *, atomic: bool = False, return_exceptions: bool = False
+    ) -> list[Any]:
+        """Run *calls* in one round trip per node and return their replies in order.
+
+        Without *atomic* the calls are pipelined (not MULTI): a NOSCRIPT re-sends
+        only the calls that got it, and each call's error is its own. With
+        *atomic* the calls must share one slot and run in MULTI/EXEC. The first
+        error is raised after every call is done, unless *return_exceptions*.
+        """
+        batch = list(calls)
+        if not batch:
+            return []
+        await self._t.ready()
+        if atomic:
+            replies = await self._run_atomic(batch)
+        else:
+            replies = [None] * len(batch)
+            groups: dict[int, tuple[Node, list[int]]] = {}
+            for i, call in enumerate(batch):
+                node = self._t.node_for(call.slot)
+                groups.setdefault(id(node), (node, []))[1].append(i)
+            for node, indexes in groups.values():
+                await self._run_group(node, batch, indexes, replies)
+        return self.decode_all(batch, replies, return_exceptions)
+
+    async def _run_group(
+        self, node: Node, batch: list[Call[Any]], todo: list[int], out: list[Any]
+    ) -> None:
+        budgets: dict[int, Budget] = {}
+        while todo:
+            started = time.perf_counter()
+            outcomes = await self._attempt_many(node, [self.command(batch[i]) for i in todo])
+            elapsed = time.perf_counter() - started
+            again: list[int] = []
+            for i, outcome in zip(todo, outcomes, strict=False):
+                call = batch[i]
+                budget = budgets.get(i) or budgets.setdefault(i, self.retry.begin())
+                step = self.plan(call, outcome, budget)
+                if step.act is Act.RELOAD:
+                    again.append(i)
+                    continue
+                if step.act is Act.DONE:
+                    out[i] = step.reply
+                elif step.act is Act.RAISE:
+                    out[i] = step.error
+                else:  # a redirect, a wait or an idempotent re-send: alone, on the full path
+                    out[i] = await self._run_alone(call)
+                    continue
+                self._stats.record(call.script.name, elapsed, error=step.act is Act.RAISE)
+            for script in {batch[i].script.sha: batch[i].script for i in again}.values():
+                await self._load(node, script)
+            todo = again
+
+    async def _run_alone(self, call: Call[Any]) -> Any:
+        try:
+            return await self._run(call)
+        except Exception as exc:
+            return exc
+
+    async def _attempt_many(self, node: Node, commands: list[tuple[Any, ...]]) -> list[Outcome]:
+        try:
+            conn = await self._t.acquire(node)
+        except CONNECTION_ERRORS as exc:
+            return [Outcome(error=exc, sent=False)] * len(commands)
+        outcomes: list[Outcome] = []
+        try:
+            await conn.send_packed_command(conn.pack_commands(commands))
+            for _ in commands:
+                try:
+                    outcomes.append(Outcome(reply=await conn.read_response()))
+                except ResponseError as exc:
+                    outcomes.append(Outcome(error=exc))
+        except BaseException as exc:
+            await conn.disconnect()
+            if not isinstance(exc, CONNECTION_ERRORS):
+                raise
+            outcomes += [Outcome(error=exc)] * (len(commands) - len(outcomes))
+        finally:
+            await self._t.release(node, conn)
+        return outcomes
+
+    async def _run_atomic(self, batch: list[Call[Any]]) -> list[Any]:
+        slot = self.batch_slot(batch)
+        commands = self.atomic_commands(batch)
+        budget = self.retry.begin()
+        started = time.perf_counter()
+        while True:
+            outcomes = await self._attempt_many(self._t.node_for(slot), commands)
+            step = self.plan_atomic(batch, outcomes, budget)
+            if step.act is Act.DONE:
+                self.record_batch(batch, step.reply, time.perf_counter() - started)
+                return cast("list[Any]", step.reply)
+            if step.act is Act.RAISE:
+                raise cast("BaseException", step.error)
+            if step.delay:
+                await asyncio.sleep(step.delay)
+            if step.refresh:
+                await self._t.refresh()
+
+    # -- flows -----------------------------------------------------------------------------
+
+    async def drive(self, flow: Flow[T]) -> T:
+        """Run a generator of `Call` and `Sleep` steps and return its final value.
+
+        Each call's decoded reply is sent back into the flow; an error is thrown
+        into it, so a flow may catch what it expects.
+        """
+        reply: Any = None
+        error: BaseException | None = None
+        try:
+            while True:
+                step = flow.send(reply) if error is None else flow.throw(error)
+                reply, error = None, None
+                if isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
+                    continue
+                try:
+                    reply = await self.run(step)
+                except Exception as exc:
+                    error = exc
+        except StopIteration as done:
+            return cast("T", done.value)
+
+    # -- script management -----------------------------------------------------------------
+
+    async def preload(self, scripts: Iterable[Script] | None = None) -> int:
+        """SCRIPT LOAD every known script (or *scripts*) on every primary; return the count."""
+        await self._t.ready()
+        chosen = list(self.registry if scripts is None else scripts)
+        for node in self._t.primaries():
+            for script in chosen:
+                await self._load(node, script)
+        return len(chosen)
+
+    async def exists(self, scripts: Iterable[Script] | None = None) -> dict[str, bool]:
+        """Return, by name, whether each script is loaded on every primary."""
+        await self._t.ready()
+        chosen = list(self.registry if scripts is None else scripts)
+        found = dict.fromkeys((s.name for s in chosen), True)
+        shas = [self.loaded_sha(s) for s in chosen]
+        for node in self._t.primaries():
+            flags = await self._t.execute(node, "SCRIPT", "EXISTS", *shas) if shas else []
+            for script, flag in zip(chosen, flags, strict=False):
+                found[script.name] = found[script.name] and bool(flag)
+        return found
+
+    async def flush(self) -> None:
+        """SCRIPT FLUSH on every primary (every client's scripts go, not only ours)."""
+        await self._t.ready()
+        for node in self._t.primaries():
+            await self._t.execute(node, "SCRIPT", "FLUSH")
+
+    async def kill(self) -> bool:
+        """SCRIPT KILL on every primary; True if a running script was stopped.
+
+        Uses a fresh db-0 connection, which a BUSY server still accepts. A script
+        that has written cannot be killed: `ServerError` with code UNKILLABLE.
+        """
+        await self._t.ready()
+        killed = False
+        for node in self._t.primaries():
+            conn = self._t.fresh_connection(node)
+            try:
+                await conn.send_command("SCRIPT", "KILL")
+                await conn.read_response()
+                killed = True
+            except ResponseError as exc:
+                if not self.kill_refused(exc):
+                    raise
+            finally:
+                await conn.disconnect()
+        return killed
+
+    async def validate(self, source: str) -> Validation:
+        """Compile *source* on the server (SCRIPT LOAD) and report where it fails."""
+        await self._t.ready()
+        try:
+            sha = await self._t.execute(self._t.node_for(None), "SCRIPT", "LOAD", source)
+        except ResponseError as exc:
+            return validation(source, None, reply_text(exc))
+        return validation(source, sha, None)
+
+    async def profile(self, call: Call[Any], iterations: int = 100) -> Profile:
+        """Run *call* *iterations* times in a row and return latency percentiles and ops/s."""
+        check_iterations(iterations)
+        samples: list[float] = []
+        errors = 0
+        wall = time.perf_counter()
+        for _ in range(iterations):
+            started = time.perf_counter()
+            try:
+                await self.run(call)
+            except Exception:
+                errors += 1
+            else:
+                samples.append(time.perf_counter() - started)
+        return profile_result(call.script.name, samples, errors, time.perf_counter() - wall)

@@ -1,0 +1,256 @@
+"""Exceptions raised by redlua, and the one table that maps script codes to them.
+
+The hierarchy::
+
+    RedluaError
+    ├── CrossSlotError (ValueError)        keys of one call span hash slots; nothing sent
+    ├── ContractError (ValueError)         a script header or a call breaks the script's contract
+    ├── UnknownScriptError (LookupError)   no script is registered under that name
+    ├── ScriptReplyError                   a script refused: ``redis.error_reply('CODE detail')``
+    │   └── InvalidArgumentError (ValueError)   code INVALID_ARGUMENT
+    ├── ServerError                        the server refused or failed the command (``.code``)
+    │   ├── ServerBusyError                BUSY: another script runs past busy-reply-threshold
+    │   └── ScriptError                    the script raised: Lua runtime error, failing redis.call
+    │       ├── ScriptCompileError         the source does not compile
+    │       └── ScriptKilledError          stopped by SCRIPT KILL
+    ├── ConnectionFailedError              no connection could be made; the script did not run
+    └── OutcomeUnknownError                sent, but no reply: the script may or may not have run
+
+Expected outcomes (a lock is busy, a limit is reached) are return values, never
+exceptions. Broken preconditions come back from a script as
+``redis.error_reply('CODE detail')`` and `from_reply` turns ``CODE`` into the class
+registered for it in ``_BY_CODE``. Server texts differ between Redis and Valkey and
+between versions, so replies are classified by their first word only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+
+class RedluaError(Exception):
+    """Base class of every exception redlua raises on purpose."""
+
+
+class CrossSlotError(RedluaError, ValueError):
+    """Keys used together hash to different cluster slots; nothing was sent."""
+
+
+class ContractError(RedluaError, ValueError):
+    """A script's header is missing or invalid, or a call does not fit the script."""
+
+
+class UnknownScriptError(RedluaError, LookupError):
+    """No script is registered under the requested name."""
+
+
+class ScriptReplyError(RedluaError):
+    """A script refused to act and said why with ``redis.error_reply('CODE detail')``.
+
+    Scripts check every precondition before their first write, so nothing was
+    changed. ``code`` is the first word of the reply, ``detail`` the rest.
+    """
+
+    def __init__(self, detail: str, *, code: str, script: str | None = None) -> None:
+        self.code = code
+        self.detail = detail
+        self.script = script
+        where = f" (script {script})" if script else ""
+        super().__init__(f"{code} {detail}{where}".strip())
+
+
+class InvalidArgumentError(ScriptReplyError, ValueError):
+    """A script found an argument it cannot use (code ``INVALID_ARGUMENT``)."""
+
+
+class ServerError(RedluaError):
+    """The server refused or failed a command; ``code`` is the reply's first word."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "ERR",
+        script: str | None = None,
+        line: int | None = None,
+        source_line: str | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.script = script
+        self.line = line
+        self.source_line = source_line
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        text = self.message
+        if self.script is not None:
+            where = f"script {self.script}"
+            if self.line is not None:
+                where += f", line {self.line}"
+            text = f"{text} ({where})"
+        if self.source_line is not None:
+            text += f"\n    {self.line} | {self.source_line.strip()}"
+        return text
+
+
+class ServerBusyError(ServerError):
+    """BUSY: the server is running a script past its time limit and refuses commands."""
+
+
+class ScriptError(ServerError):
+    """The script raised while running; writes made before the error were kept."""
+
+
+class ScriptCompileError(ScriptError, ValueError):
+    """The script's source does not compile."""
+
+
+class ScriptKilledError(ScriptError):
+    """The script was stopped by ``SCRIPT KILL`` (it had written nothing)."""
+
+
+class ConnectionFailedError(RedluaError):
+    """No connection to the server could be made; the script was not sent."""
+
+
+class OutcomeUnknownError(RedluaError):
+    """The request was sent but no reply came (timeout, dropped connection).
+
+    The script may have run zero, one time, or (for an earlier client) more; redlua
+    does not re-send a script that is not declared idempotent. ``script`` names it.
+    """
+
+    def __init__(self, script: str, cause: BaseException) -> None:
+        self.script = script
+        self.cause = cause
+        super().__init__(
+            f"script {script} was sent but its outcome is unknown "
+            f"({type(cause).__name__}: {cause}); it was not retried"
+        )
+
+
+# Codes our scripts return with redis.error_reply('CODE detail'). Server codes
+# (NOSCRIPT, BUSY, MOVED, ...) must never appear here: the engine acts on those.
+_BY_CODE: dict[str, type[ScriptReplyError]] = {
+    "INVALID_ARGUMENT": InvalidArgumentError,
+}
+
+_SERVER_CODES = frozenset(
+    {
+        "ERR", "WRONGTYPE", "NOSCRIPT", "BUSY", "NOTBUSY", "UNKILLABLE", "LOADING", "MOVED",
+        "ASK", "TRYAGAIN", "CLUSTERDOWN", "CROSSSLOT", "READONLY", "MASTERDOWN", "NOREPLICAS",
+        "OOM", "NOPERM", "NOAUTH", "WRONGPASS", "EXECABORT", "NOPROTO", "MISCONF",
+    }
+)  # fmt: skip
+
+
+def register_error_code(code: str, cls: type[ScriptReplyError]) -> None:
+    """Map *code*, returned by a user script's ``error_reply``, to *cls*."""
+    if not re.fullmatch(r"[A-Z][A-Z0-9_]*", code):
+        raise ValueError(f"code must be UPPER_SNAKE, got {code!r}")
+    if code in _SERVER_CODES:
+        raise ValueError(f"code {code!r} is a server error code; choose another")
+    if not (isinstance(cls, type) and issubclass(cls, ScriptReplyError)):
+        raise TypeError("cls must be a subclass of ScriptReplyError")
+    _BY_CODE[code] = cls
+
+
+class LuaErrorInfo(NamedTuple):
+    """What an error reply says once taken apart (see `parse_lua_error`)."""
+
+    kind: str  # "compile", "runtime", "command", "reply", "killed" or "server"
+    code: str  # first word: ERR, WRONGTYPE, INVALID_ARGUMENT, ...
+    message: str  # the message without prefixes and the "script: <sha>" suffix
+    line: int | None  # line in the script, when the server names one
+    sha: str | None  # the script's sha1, when the server names it
+    category: str | None  # for Lua runtime errors: arithmetic, index, call, ...
+
+
+_SUFFIX = re.compile(r"\s*script: ([0-9a-fA-F]{40}), on @user_script:(\d+)\.?\s*$")
+_COMPILE = re.compile(
+    r"^ERR Error compiling script \(new function\): user_script:(\d+): (.*)$", re.S
+)
+_RUNTIME = re.compile(r"^ERR user_script:(\d+): (.*)$", re.S)
+_LEGACY = re.compile(  # Redis 6.2 wraps the errors of redis.call
+    r"^ERR Error running script \(call to f_([0-9a-f]{40})\): @user_script:(\d+): (.*)$", re.S
+)
+_KILLED = re.compile(r"^ERR Script killed by user with SCRIPT KILL")
+_CATEGORIES = (
+    ("attempt to perform arithmetic", "arithmetic"),
+    ("attempt to index", "index"),
+    ("attempt to call", "call"),
+    ("attempt to concatenate", "concatenate"),
+    ("attempt to compare", "compare"),
+    ("nonexistent global variable", "global"),
+    ("Attempt to modify a readonly table", "readonly"),
+    ("stack overflow", "stack"),
+)
+
+
+def _category(message: str) -> str | None:
+    return next((name for needle, name in _CATEGORIES if needle in message), None)
+
+
+def parse_lua_error(reply: str) -> LuaErrorInfo:
+    """Take apart an error reply from EVAL/EVALSHA/SCRIPT LOAD (Redis 6.2, 7.x, Valkey)."""
+    text = reply.strip()
+    sha: str | None = None
+    line: int | None = None
+    suffix = _SUFFIX.search(text)
+    if suffix:
+        sha, line = suffix.group(1).lower(), int(suffix.group(2))
+        text = text[: suffix.start()]
+    if m := _COMPILE.match(text):
+        return LuaErrorInfo("compile", "ERR", m.group(2), int(m.group(1)), sha, "syntax")
+    if m := _LEGACY.match(text):  # Redis 6.2 wraps redis.call errors
+        inner = m.group(3)
+        code = inner.split(" ", 1)[0]
+        kind, code = ("command", code) if code.isupper() else ("runtime", "ERR")
+        return LuaErrorInfo(kind, code, inner, int(m.group(2)), m.group(1), _category(inner))
+    if _KILLED.match(text):
+        return LuaErrorInfo("killed", "ERR", text[4:], line, sha, None)
+    if m := _RUNTIME.match(text):
+        msg = m.group(2)
+        return LuaErrorInfo("runtime", "ERR", msg, int(m.group(1)), sha, _category(msg))
+    code, _, rest = text.partition(" ")
+    if suffix:  # a failing redis.call, or error({err=...}) raised by the script
+        kind = "reply" if code in _BY_CODE else "command"
+        return LuaErrorInfo(kind, code, text, line, sha, None)
+    kind = "reply" if code in _BY_CODE else "server"
+    return LuaErrorInfo(kind, code, rest if kind == "reply" else text, None, None, None)
+
+
+def from_reply(reply: str, *, script: str | None = None, source: str | None = None) -> RedluaError:
+    """Turn a server error reply into the matching redlua exception.
+
+    *script* names the script that was called and *source* is the text that was
+    loaded, so a Lua error can show the line it happened on.
+    """
+    info = parse_lua_error(reply)
+    if info.kind == "reply":
+        detail = info.message
+        if detail.startswith(info.code):
+            detail = detail[len(info.code) :].strip()
+        return _BY_CODE[info.code](detail, code=info.code, script=script)
+    source_line = None
+    if source is not None and info.line is not None:
+        lines = source.splitlines()
+        if 0 < info.line <= len(lines):
+            source_line = lines[info.line - 1]
+    cls: type[ServerError] = {
+        "compile": ScriptCompileError,
+        "runtime": ScriptError,
+        "command": ScriptError,
+        "killed": ScriptKilledError,
+    }.get(info.kind, ServerError)
+    if info.kind == "server" and info.code == "BUSY":
+        cls = ServerBusyError
+    return cls(
+        info.message,
+        code=info.code,
+        script=script,
+        line=info.line,
+        source_line=source_line,
+    )
