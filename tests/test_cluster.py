@@ -41,7 +41,9 @@ def test_batch_is_grouped_per_node(cluster_engine: Any, cluster: EmbeddedCluster
     assert cluster_engine.run_many(calls) == [i // 3 + 1 for i in range(30)]
 
 
-def test_noscript_on_one_node_is_healed_there(cluster_engine: Any, cluster: EmbeddedCluster) -> None:
+def test_noscript_on_one_node_is_healed_there(
+    cluster_engine: Any, cluster: EmbeddedCluster
+) -> None:
     """A SCRIPT FLUSH on one master is healed on that node, single calls and batches alike."""
     keys = _keys_on_every_node(cluster)
     cluster_engine.run_many([Call(INCR, (k,), (1,)) for k in keys])

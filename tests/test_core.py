@@ -51,7 +51,7 @@ def test_call_slot_and_cross_slot() -> None:
     script = Script("s", "return 1")
     assert Call(script).slot is None
     assert Call(script, ("{u}a", "{u}b")).slot == key_slot("u")
-    with pytest.raises(CrossSlotError, match="'a'.*'b'"):
+    with pytest.raises(CrossSlotError, match=r"'a'.*'b'"):
         Call(script, ("a", "b"))
 
 
@@ -185,7 +185,9 @@ def test_script_names_and_sources_are_checked() -> None:
         ("BUSY Valkey is busy running a script.", "server", "BUSY", None, None),
     ],
 )  # fmt: skip
-def test_parse_lua_error(reply: str, kind: str, code: str, line: int | None, category: str | None) -> None:
+def test_parse_lua_error(
+    reply: str, kind: str, code: str, line: int | None, category: str | None
+) -> None:
     """Error replies of Redis 6.2, 7.x and Valkey are taken apart by their first word."""
     info = parse_lua_error(reply)
     assert (info.kind, info.code, info.line, info.category) == (kind, code, line, category)
@@ -203,8 +205,16 @@ def test_from_reply_picks_the_class() -> None:
     assert type(error) is ScriptError
     assert (error.line, error.source_line) == (2, "return a + nil")
     assert "line 2" in str(error) and "return a + nil" in str(error)
-    assert isinstance(from_reply("ERR Error compiling script (new function): user_script:1: x"), ScriptCompileError)
-    assert isinstance(from_reply(f"ERR Script killed by user with SCRIPT KILL. script: {SHA}, on @user_script:1."), ScriptKilledError)
+    assert isinstance(
+        from_reply("ERR Error compiling script (new function): user_script:1: x"),
+        ScriptCompileError,
+    )
+    assert isinstance(
+        from_reply(
+            f"ERR Script killed by user with SCRIPT KILL. script: {SHA}, on @user_script:1."
+        ),
+        ScriptKilledError,
+    )
     assert isinstance(from_reply("BUSY Redis is busy"), ServerBusyError)
     assert type(from_reply("NOREPLICAS Not enough good replicas to write.")) is ServerError
     invalid = from_reply("INVALID_ARGUMENT bad amount", script="t")

@@ -67,7 +67,12 @@ def test_contract_checks_key_and_arg_counts() -> None:
 
 @pytest.mark.parametrize(
     ("args", "error"),
-    [((float("inf"),), ValueError), ((True,), TypeError), ((None,), TypeError), (([1],), TypeError)],
+    [
+        ((float("inf"),), ValueError),
+        ((True,), TypeError),
+        ((None,), TypeError),
+        (([1],), TypeError),
+    ],
 )
 def test_bad_argument_types_fail_before_io(args: tuple[Any, ...], error: type[Exception]) -> None:
     """Arguments that Redis cannot take raise a TypeError/ValueError naming them."""
@@ -240,7 +245,13 @@ def test_decode_responses_off(make_engine: Any, server_url: str, r: redis.Redis)
 def test_binary_keys_and_values_round_trip(engine: Any, r: redis.Redis) -> None:
     """Binary, unicode and empty keys and arguments reach the script byte-exact."""
     for key, value in [("ключ{ü}", "значение"), ("e\x00k", "\x00\xff"), ("z", "")]:
-        engine.run(Call(REFUSE.__class__.from_source("set", "return redis.call('SET', KEYS[1], ARGV[1])"), (key,), (value,)))
+        engine.run(
+            Call(
+                REFUSE.__class__.from_source("set", "return redis.call('SET', KEYS[1], ARGV[1])"),
+                (key,),
+                (value,),
+            )
+        )
         assert r.get(key) == value
 
 

@@ -82,7 +82,9 @@ def _normalised(path: Path, names: dict[str, str]) -> str:
         text = text.replace(old, new)
     lines = text.splitlines()
     imports = sorted(line for line in lines if line.startswith(("import ", "from ")))
-    return "\n".join(imports + [line for line in lines if not line.startswith(("import ", "from "))])
+    return "\n".join(
+        imports + [line for line in lines if not line.startswith(("import ", "from "))]
+    )
 
 
 def test_engines_differ_only_by_async_await() -> None:

@@ -26,7 +26,9 @@ pytestmark = pytest.mark.private_server
 def evalsha_calls(r: redis.Redis) -> int:
     """Return EVALSHA + EVALSHA_RO calls the server ran, from INFO commandstats."""
     stats = r.info("commandstats")
-    return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "evalsha_ro"))
+    return sum(
+        int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "evalsha_ro")
+    )
 
 
 def test_flush_between_calls_is_healed_once(private_engine: Any, pr: redis.Redis) -> None:
@@ -38,10 +40,13 @@ def test_flush_between_calls_is_healed_once(private_engine: Any, pr: redis.Redis
     assert private_engine.stats()["test_incr"].reloads >= 1
 
 
-def test_batch_resends_only_the_calls_that_got_noscript(private_engine: Any, pr: redis.Redis) -> None:
+def test_batch_resends_only_the_calls_that_got_noscript(
+    private_engine: Any, pr: redis.Redis
+) -> None:
     """In a pipelined batch only NOSCRIPT calls are re-sent, never ones that ran."""
+    private_engine.preload([INCR, APPEND])
     pr.script_flush()
-    private_engine.preload([INCR])  # INCR is loaded, APPEND is not
+    pr.script_load(INCR.source)  # the engine believes both are loaded; APPEND is not
     before = evalsha_calls(pr)
     calls = [Call(INCR, ("n",), (1,)) if i % 2 else Call(APPEND, ("l",), (i,)) for i in range(20)]
     replies = private_engine.run_many(calls)
@@ -49,6 +54,18 @@ def test_batch_resends_only_the_calls_that_got_noscript(private_engine: Any, pr:
     assert pr.get("n") == "10"
     assert pr.llen("l") == 10
     assert evalsha_calls(pr) - before == 20 + 10  # each APPEND sent twice, each INCR once
+
+
+def test_first_batch_loads_its_scripts_in_the_same_write(
+    private_engine: Any, pr: redis.Redis
+) -> None:
+    """Scripts this engine never loaded ride in the batch's own write: no NOSCRIPT at all."""
+    pr.script_flush()
+    before = evalsha_calls(pr)
+    calls = [Call(INCR, ("{o}n",), (1,)), Call(GET, ("{o}n",)), Call(APPEND, ("{o}l",), ("x",))]
+    assert private_engine.run_many(calls) == [1, "1", 1]  # in order
+    assert evalsha_calls(pr) - before == 3
+    assert all(s.reloads == 0 for s in private_engine.stats().values())
 
 
 def test_batch_after_full_flush(private_engine: Any, pr: redis.Redis) -> None:
@@ -66,6 +83,37 @@ def test_atomic_batch_loads_its_scripts_inside_multi(private_engine: Any, pr: re
     assert private_engine.run_many(calls, atomic=True) == [1, 1, "1"]
     pr.script_flush()
     assert private_engine.run_many(calls, atomic=True) == [2, 2, "2"]
+
+
+def test_flushes_between_multi_and_exec_cannot_split_a_transaction(
+    private_server: EmbeddedServer,
+) -> None:
+    """SCRIPT FLUSH storms from another client never leave a MULTI/EXEC batch half-applied."""
+    client = private_server.client(db=9, decode_responses=True)
+    admin = private_server.client(db=9)
+    engine = Engine(client)
+    client.delete("{m}a", "{m}b")
+    stop = threading.Event()
+
+    def flusher() -> None:
+        while not stop.is_set():
+            admin.script_flush()
+
+    noise = threading.Thread(target=flusher)
+    noise.start()
+    try:
+        for _ in range(200):
+            calls = [Call(INCR, ("{m}a",), (-1,)), Call(INCR, ("{m}b",), (1,))]
+            a, b = engine.run_many(calls, atomic=True)
+            assert a + b == 0
+    finally:
+        stop.set()
+        noise.join()
+    try:
+        assert client.mget("{m}a", "{m}b") == ["-200", "200"]
+    finally:
+        client.close()
+        admin.close()
 
 
 def test_concurrent_flushes_never_lose_or_repeat_a_call(private_server: EmbeddedServer) -> None:

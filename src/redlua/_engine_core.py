@@ -113,6 +113,7 @@ class EngineCore:
         self._stats = Stats()
         self._legacy = False  # the server does not understand shebangs (Redis < 7)
         self._no_ro = False  # the server has no EVALSHA_RO (Redis < 7)
+        self._loaded: set[tuple[str, str]] = set()  # (node, sha) this engine loaded
 
     # -- scripts ---------------------------------------------------------------------------
 
@@ -154,6 +155,34 @@ class EngineCore:
         if not isinstance(error, ScriptCompileError):
             error = ScriptCompileError(text, code="ERR", script=script.name)
         raise error from None
+
+    def missing(self, node: str, calls: Iterable[Call[Any]]) -> list[Script]:
+        """Return the scripts of *calls* this engine has not loaded on *node* yet."""
+        wanted = {c.script.sha: c.script for c in calls}
+        return [s for sha, s in wanted.items() if (node, self.loaded_sha(s)) not in self._loaded]
+
+    def note_loaded(self, node: str, script: Script) -> None:
+        """Remember that *script* is loaded on *node* (until a NOSCRIPT says otherwise)."""
+        self._loaded.add((node, self.loaded_sha(script)))
+
+    def note_loads(
+        self, node: str, scripts: list[Script], outcomes: list[Outcome]
+    ) -> dict[str, BaseException]:
+        """Record the SCRIPT LOAD replies that led a batch; return failures by script sha."""
+        failed: dict[str, BaseException] = {}
+        for script, out in zip(scripts, outcomes, strict=True):
+            if out.error is None:
+                self.note_loaded(node, script)
+            elif isinstance(out.error, ResponseError):
+                try:
+                    self.on_load_error(script, out.error)  # True: load the legacy body next round
+                except RedluaError as exc:
+                    failed[script.sha] = exc
+        return failed
+
+    def forget(self, node: str, script: Script) -> None:
+        """Forget that *script* is loaded on *node* (it got NOSCRIPT there)."""
+        self._loaded.discard((node, self.loaded_sha(script)))
 
     @staticmethod
     def batch_slot(calls: list[Call[Any]]) -> int | None:

