@@ -318,3 +318,35 @@ def test_idempotent_script_is_resent_after_unknown_outcome(private_server: Embed
         time.sleep(1.2)
         client.close()
         admin.close()
+
+
+def test_cancelled_call_leaves_no_reply_on_the_connection(private_server: EmbeddedServer) -> None:
+    """Cancelling a task mid-EVALSHA drops its connection; the next call gets its own reply."""
+    url = private_server.url.rsplit("/", 1)[0] + "/9"
+    admin = redis.Redis.from_url(url, decode_responses=True)
+    admin.delete("c", "c2")
+    spins = _spin_iterations(admin, 0.4)
+
+    async def main() -> tuple[int, str | None]:
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=1
+        )
+        client = redis.asyncio.Redis(connection_pool=pool)
+        engine = AsyncEngine(client)
+        await engine.preload([SLOW_INCR, INCR])
+        task = asyncio.create_task(engine.run(Call(SLOW_INCR, ("c",), (spins,))))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        value = await engine.run(Call(INCR, ("c2",), (7,)))  # same single connection slot
+        await asyncio.sleep(0.5)
+        ran = await client.get("c")
+        await client.aclose()
+        await pool.aclose()
+        return value, ran
+
+    try:
+        assert asyncio.run(main()) == (7, "1")  # the cancelled script still ran, once
+    finally:
+        admin.close()
