@@ -140,7 +140,9 @@ def engine(make_engine: EngineFactory, server_url: str, r: redis.Redis) -> Any:
 
 
 @pytest.fixture
-def private_engine(make_engine: EngineFactory, private_server: EmbeddedServer, pr: redis.Redis) -> Any:
+def private_engine(
+    make_engine: EngineFactory, private_server: EmbeddedServer, pr: redis.Redis
+) -> Any:
     """An engine on database 9 of the private server, sync and async."""
     return make_engine(private_server.url.rsplit("/", 1)[0] + "/9")
 

@@ -59,9 +59,9 @@ def test_cross_slot_call_fails_before_io(r: redis.Redis) -> None:
 
 def test_contract_checks_key_and_arg_counts() -> None:
     """A call that does not fit the script's header raises ContractError."""
-    with pytest.raises(ContractError, match="takes 1 keys, got 2"):
+    with pytest.raises(ContractError, match="takes 1 key, got 2"):
         Call(INCR, ("{x}a", "{x}b"), (1,))
-    with pytest.raises(ContractError, match="takes 1 arguments, got 0"):
+    with pytest.raises(ContractError, match="takes 1 argument, got 0"):
         Call(INCR, ("a",))
 
 

@@ -55,10 +55,16 @@ class Contract:
         nk, na = len(self.keys), len(self.argv)
         if nkeys < nk or (nkeys > nk and not self.keys_variadic):
             want = _count(nk, nk, self.keys_variadic)
-            raise ContractError(f"script {script} takes {want} keys, got {nkeys}")
+            raise ContractError(f"script {script} takes {want} {_noun('key', want)}, got {nkeys}")
         if nargs < self.argv_required or (nargs > na and not self.argv_variadic):
             want = _count(na, self.argv_required, self.argv_variadic)
-            raise ContractError(f"script {script} takes {want} arguments, got {nargs}")
+            raise ContractError(
+                f"script {script} takes {want} {_noun('argument', want)}, got {nargs}"
+            )
+
+
+def _noun(word: str, count: str) -> str:
+    return word if count == "1" else word + "s"
 
 
 def _count(fixed: int, required: int, variadic: bool) -> str:

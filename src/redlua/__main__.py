@@ -1,0 +1,7 @@
+"""Run the ``redlua`` command: ``python -m redlua``."""
+
+from __future__ import annotations
+
+from .cli import main
+
+raise SystemExit(main())
