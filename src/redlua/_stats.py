@@ -39,11 +39,11 @@ class Histogram:
     sum: float = 0.0
     max: float = 0.0
 
-    def add(self, seconds: float) -> None:
-        """Count one latency of *seconds*."""
-        self.counts[_bucket(seconds)] += 1
-        self.total += 1
-        self.sum += seconds
+    def add(self, seconds: float, n: int = 1) -> None:
+        """Count *n* latencies of *seconds*."""
+        self.counts[_bucket(seconds)] += n
+        self.total += n
+        self.sum += seconds * n
         self.max = max(self.max, seconds)
 
     def percentile(self, q: float) -> float | None:
@@ -110,6 +110,14 @@ class Stats:
             c.calls += 1
             c.errors += error
             c.hist.add(seconds)
+
+    def record_many(self, done: dict[str, int], seconds: float) -> None:
+        """Count finished calls of a batch: *done* maps a script name to its number of calls."""
+        with self._lock:
+            for name, n in done.items():
+                c = self._get(name)
+                c.calls += n
+                c.hist.add(seconds, n)
 
     def count(self, name: str, what: str, n: int = 1) -> None:
         """Add *n* to a counter of *name*: ``reloads``, ``retries`` or ``outcome_unknown``."""

@@ -53,13 +53,19 @@ class AsyncEngine(EngineCore):
     async def _run(self, call: Call[Any]) -> Any:
         await self._t.ready()
         started = time.perf_counter()
-        budget = self.retry.begin()
         node = self._t.node_for(call.slot)
-        asking = False
+        out = await self._attempt(node, call, False)
+        if out.error is None:
+            self._stats.record(call.script.name, time.perf_counter() - started)
+            return out.reply
+        return await self._recover(node, call, out, started)
+
+    async def _recover(self, node: Node, call: Call[Any], out: Outcome, started: float) -> Any:
+        budget = self.retry.begin()
         failed = True
         try:
             while True:
-                step = self.plan(call, await self._attempt(node, call, asking), budget)
+                step = self.plan(call, out, budget)
                 asking = False
                 if step.act is Act.DONE:
                     failed = False
@@ -70,12 +76,12 @@ class AsyncEngine(EngineCore):
                     await self._load(node, call.script)
                 elif step.act is Act.ASK:
                     node, asking = self._t.node_at(*cast("tuple[str, int]", step.node_addr)), True
-                    continue
                 if step.delay:
                     await asyncio.sleep(step.delay)
                 if step.refresh:
                     await self._t.refresh()
                     node = self._t.node_for(call.slot)
+                out = await self._attempt(node, call, asking)
         finally:
             self._stats.record(call.script.name, time.perf_counter() - started, error=failed)
 
@@ -159,9 +165,14 @@ class AsyncEngine(EngineCore):
             elapsed = time.perf_counter() - started
             failed = self.note_loads(where, loads, outcomes[: len(loads)])
             again: list[int] = []
+            done: dict[str, int] = {}
             delay = 0.0
             for i, outcome in zip(todo, outcomes[len(loads) :], strict=True):
                 call = batch[i]
+                if outcome.error is None:  # the common case: no budget, no plan
+                    out[i] = outcome.reply
+                    done[call.script.name] = done.get(call.script.name, 0) + 1
+                    continue
                 budget = budgets.get(i) or budgets.setdefault(i, self.retry.begin())
                 step = self.plan(call, outcome, budget)
                 if step.act is Act.RELOAD and call.script.sha in failed:
@@ -176,6 +187,7 @@ class AsyncEngine(EngineCore):
                     self._stats.record(call.script.name, elapsed, error=step.act is Act.RAISE)
                 else:  # a redirect: alone, on the full path
                     out[i] = await self._run_alone(call)
+            self._stats.record_many(done, elapsed)
             if delay:
                 await asyncio.sleep(delay)
             todo = again

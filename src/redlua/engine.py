@@ -51,13 +51,19 @@ class Engine(EngineCore):
     def _run(self, call: Call[Any]) -> Any:
         self._t.ready()
         started = time.perf_counter()
-        budget = self.retry.begin()
         node = self._t.node_for(call.slot)
-        asking = False
+        out = self._attempt(node, call, False)
+        if out.error is None:
+            self._stats.record(call.script.name, time.perf_counter() - started)
+            return out.reply
+        return self._recover(node, call, out, started)
+
+    def _recover(self, node: Node, call: Call[Any], out: Outcome, started: float) -> Any:
+        budget = self.retry.begin()
         failed = True
         try:
             while True:
-                step = self.plan(call, self._attempt(node, call, asking), budget)
+                step = self.plan(call, out, budget)
                 asking = False
                 if step.act is Act.DONE:
                     failed = False
@@ -68,12 +74,12 @@ class Engine(EngineCore):
                     self._load(node, call.script)
                 elif step.act is Act.ASK:
                     node, asking = self._t.node_at(*cast("tuple[str, int]", step.node_addr)), True
-                    continue
                 if step.delay:
                     time.sleep(step.delay)
                 if step.refresh:
                     self._t.refresh()
                     node = self._t.node_for(call.slot)
+                out = self._attempt(node, call, asking)
         finally:
             self._stats.record(call.script.name, time.perf_counter() - started, error=failed)
 
@@ -155,9 +161,14 @@ class Engine(EngineCore):
             elapsed = time.perf_counter() - started
             failed = self.note_loads(where, loads, outcomes[: len(loads)])
             again: list[int] = []
+            done: dict[str, int] = {}
             delay = 0.0
             for i, outcome in zip(todo, outcomes[len(loads) :], strict=True):
                 call = batch[i]
+                if outcome.error is None:  # the common case: no budget, no plan
+                    out[i] = outcome.reply
+                    done[call.script.name] = done.get(call.script.name, 0) + 1
+                    continue
                 budget = budgets.get(i) or budgets.setdefault(i, self.retry.begin())
                 step = self.plan(call, outcome, budget)
                 if step.act is Act.RELOAD and call.script.sha in failed:
@@ -172,6 +183,7 @@ class Engine(EngineCore):
                     self._stats.record(call.script.name, elapsed, error=step.act is Act.RAISE)
                 else:  # a redirect: alone, on the full path
                     out[i] = self._run_alone(call)
+            self._stats.record_many(done, elapsed)
             if delay:
                 time.sleep(delay)
             todo = again
