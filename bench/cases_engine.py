@@ -1,0 +1,131 @@
+"""Engine rows: what `Engine` and `AsyncEngine` cost over raw redis-py EVALSHA.
+
+Every row runs the same trivial script, ``return redis.call('INCR', KEYS[1])``,
+preloaded, on one client per side-pair (the default, unbounded pool, used
+sequentially, so one connection does all the work). Candidate and baseline
+share that client, hence the server, the transport and ``decode_responses``;
+they only write to different keys. Both sides are `functools.partial` objects,
+so neither pays for an extra Python frame the other does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from functools import partial
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+
+from harness import AsyncCase, Case, Suite, Target
+from redlua import AsyncEngine, Call, Engine, Script
+
+SOURCE = "return redis.call('INCR', KEYS[1])"
+SCRIPT = Script.from_source("bench_incr", SOURCE)
+BATCH = 100
+CANDIDATE_KEY = "redlua:bench:engine:candidate"
+BASELINE_KEY = "redlua:bench:engine:baseline"
+CONTROL_KEY = "redlua:bench:engine:control"
+KEYS = (CANDIDATE_KEY, BASELINE_KEY, CONTROL_KEY)
+
+
+def _raw_pipeline(client: redis.Redis, transaction: bool) -> list[Any]:
+    pipe = client.pipeline(transaction=transaction)
+    for _ in range(BATCH):
+        pipe.evalsha(SCRIPT.sha, 1, BASELINE_KEY)
+    return pipe.execute()
+
+
+def _check_counts(what: str, replies: list[Any]) -> None:
+    values = [int(r) for r in replies]
+    if len(values) != BATCH or values != list(range(values[0], values[0] + BATCH)):
+        raise AssertionError(f"{what}: expected {BATCH} consecutive counts, got {values[:5]}...")
+
+
+@contextmanager
+def sync_cases(target: Target) -> Iterator[list[Case]]:
+    """Open one `redis.Redis` for *target*, preload the script and yield the sync rows."""
+    client = redis.Redis.from_url(target.url, decode_responses=target.decode_responses)
+    try:
+        engine = Engine(client)
+        engine.register(SCRIPT.name, SCRIPT)
+        engine.preload([SCRIPT])
+        client.delete(*KEYS)
+        call: Call[Any] = Call(SCRIPT, (CANDIDATE_KEY,))
+        calls = [call] * BATCH
+        if int(engine.run(call)) != 1 or int(client.evalsha(SCRIPT.sha, 1, BASELINE_KEY)) != 1:
+            raise AssertionError("the first INCR of each side must return 1")
+        _check_counts("Engine.run_many", engine.run_many(calls))
+        _check_counts("Engine.run_many(atomic=True)", engine.run_many(calls, atomic=True))
+        _check_counts("pipeline(transaction=False)", _raw_pipeline(client, False))
+        _check_counts("pipeline(transaction=True)", _raw_pipeline(client, True))
+        yield [
+            Case(
+                name="control.evalsha",
+                candidate=partial(client.evalsha, SCRIPT.sha, 1, CONTROL_KEY),
+                baseline=partial(client.evalsha, SCRIPT.sha, 1, BASELINE_KEY),
+                note="A/A control: client.evalsha vs itself (the harness's own bias and noise)",
+            ),
+            Case(
+                name="engine.run",
+                candidate=partial(engine.run, call),
+                baseline=partial(client.evalsha, SCRIPT.sha, 1, BASELINE_KEY),
+                target=0.95,
+                note="Engine.run(call) vs client.evalsha(sha, 1, key)",
+            ),
+            Case(
+                name="engine.run_many",
+                candidate=partial(engine.run_many, calls),
+                baseline=partial(_raw_pipeline, client, False),
+                batch=BATCH,
+                target=0.9,
+                note=f"Engine.run_many({BATCH} calls) vs pipeline(transaction=False)"
+                f" of {BATCH} evalsha",
+            ),
+            Case(
+                name="engine.run_many_atomic",
+                candidate=partial(engine.run_many, calls, atomic=True),
+                baseline=partial(_raw_pipeline, client, True),
+                batch=BATCH,
+                note=f"Engine.run_many({BATCH} calls, atomic=True) vs pipeline(transaction=True)"
+                f" of {BATCH} evalsha",
+            ),
+        ]
+    finally:
+        try:
+            client.delete(*KEYS)
+        finally:
+            client.close()
+
+
+@asynccontextmanager
+async def async_cases(target: Target) -> AsyncIterator[list[AsyncCase]]:
+    """Open one `redis.asyncio.Redis` for *target*, preload the script, yield the async rows."""
+    client = aredis.Redis.from_url(target.url, decode_responses=target.decode_responses)
+    try:
+        engine = AsyncEngine(client)
+        engine.register(SCRIPT.name, SCRIPT)
+        await engine.preload([SCRIPT])
+        await client.delete(*KEYS)
+        call: Call[Any] = Call(SCRIPT, (CANDIDATE_KEY,))
+        first = await engine.run(call), await client.evalsha(SCRIPT.sha, 1, BASELINE_KEY)
+        if tuple(int(v) for v in first) != (1, 1):
+            raise AssertionError(f"the first INCR of each side must return 1, got {first}")
+        yield [
+            AsyncCase(
+                name="aio.run",
+                candidate=partial(engine.run, call),
+                baseline=partial(client.evalsha, SCRIPT.sha, 1, BASELINE_KEY),
+                target=0.95,
+                note="await AsyncEngine.run(call) vs await client.evalsha(sha, 1, key)",
+            ),
+        ]
+    finally:
+        try:
+            await client.delete(*KEYS)
+        finally:
+            await client.aclose()
+
+
+SUITE = Suite(name="engine", sync=sync_cases, async_=async_cases)
