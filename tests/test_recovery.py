@@ -14,8 +14,18 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from redlua import AsyncEngine, Call, EmbeddedServer, Engine, OutcomeUnknownError, RetryPolicy
+from redlua import (
+    AsyncEngine,
+    Call,
+    ConnectionFailedError,
+    EmbeddedServer,
+    Engine,
+    OutcomeUnknownError,
+    RetryPolicy,
+)
 from redlua.errors import ScriptKilledError
 
 from .scripts import APPEND, GET, INCR, SLOW_INCR, SPIN
@@ -350,3 +360,37 @@ def test_cancelled_call_leaves_no_reply_on_the_connection(private_server: Embedd
         assert asyncio.run(main()) == (7, "1")  # the cancelled script still ran, once
     finally:
         admin.close()
+
+
+def test_refused_connection_is_retried_then_reported() -> None:
+    """A server that is down gives ConnectionFailedError after the deadline: nothing was sent."""
+    server = EmbeddedServer(unix_socket=False).start()
+    client = server.client(socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    engine = Engine(client, retry=RetryPolicy(deadline=0.3))
+    try:
+        assert engine.run(Call(INCR, ("k",), (1,))) == 1
+        server.stop()
+        with pytest.raises(ConnectionFailedError, match="test_incr"):
+            engine.run(Call(INCR, ("k",), (1,)))
+        assert engine.stats()["test_incr"].outcome_unknown == 0
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_server_back_within_the_deadline_is_used() -> None:
+    """A call made while the server restarts waits for it and runs once it answers."""
+    server = EmbeddedServer(unix_socket=False).start()
+    client = server.client(socket_connect_timeout=0.2, decode_responses=True)
+    engine = Engine(client, retry=RetryPolicy(deadline=10.0, cap=0.1))
+    try:
+        engine.run(Call(INCR, ("k",), (1,)))
+        server.stop()
+        timer = threading.Timer(0.5, server.start)
+        timer.start()
+        assert engine.run(Call(INCR, ("k",), (5,))) == 5  # a fresh server: no data, no scripts
+        timer.join()
+        assert engine.stats()["test_incr"].reloads == 2  # first use, then the empty cache
+    finally:
+        client.close()
+        server.stop()
