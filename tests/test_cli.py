@@ -197,7 +197,7 @@ def test_scripts_kill_stops_a_running_script(
     capsys: pytest.CaptureFixture[str], server: EmbeddedServer, client: redis.Redis
 ) -> None:
     """scripts kill stops a script stuck in a loop and prints killed."""
-    client.config_set("busy-reply-threshold", 50)
+    client.config_set("lua-time-limit", 50)
     errors: list[Exception] = []
 
     def loop_forever() -> None:
@@ -218,7 +218,7 @@ def test_scripts_kill_stops_a_running_script(
             assert code == 0
     finally:
         thread.join(10)
-        client.config_set("busy-reply-threshold", 5000)
+        client.config_set("lua-time-limit", 5000)
     assert out == "killed\n"
     assert errors
     assert "killed" in str(errors[0]).lower()

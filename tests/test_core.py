@@ -181,6 +181,10 @@ def test_script_names_and_sources_are_checked() -> None:
             f"ERR Script killed by user with SCRIPT KILL... script: {SHA}, on @user_script:1.",
             "killed", "ERR", 1, None,
         ),
+        (
+            f"ERR Error running script (call to f_{SHA}): @user_script:9: Script killed by user with SCRIPT KILL...",
+            "killed", "ERR", 9, None,
+        ),
         ("INVALID_ARGUMENT amount must be positive", "reply", "INVALID_ARGUMENT", None, None),
         ("BUSY Valkey is busy running a script.", "server", "BUSY", None, None),
     ],

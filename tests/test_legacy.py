@@ -78,3 +78,11 @@ def test_async_engine_on_6_2(legacy: EmbeddedServer, client: redis.Redis) -> Non
             await aclient.aclose()
 
     assert asyncio.run(main()) == "w"
+
+
+def test_first_operation_atomic_on_6_2(client: redis.Redis) -> None:
+    """A fresh engine whose first call is a MULTI/EXEC batch with a shebang script still works."""
+    client.set("{f}k", "v")
+    calls = [Call(INCR, ("{f}n",), (1,)), Call(GET, ("{f}k",))]
+    assert Engine(client).run_many(calls, atomic=True) == [1, "v"]
+    assert client.get("{f}n") == "1"  # ran exactly once

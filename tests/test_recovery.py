@@ -241,14 +241,14 @@ def test_busy_server_is_waited_out(private_server: EmbeddedServer) -> None:
     """A call that meets BUSY (another script past the threshold) is retried until it runs."""
     url = private_server.url.rsplit("/", 1)[0] + "/9"
     admin = redis.Redis.from_url(url, decode_responses=True)
-    admin.config_set("busy-reply-threshold", 100)
+    admin.config_set("lua-time-limit", 100)
     spins = _spin_iterations(admin, 0.7)
     runner = redis.Redis.from_url(url, decode_responses=True)
     client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=3)
     engine = Engine(client, retry=RetryPolicy(deadline=5.0))
     engine.preload([INCR, SPIN])
     client.delete("b")
-    spinner = threading.Thread(target=lambda: runner.evalsha(SPIN.sha, 0, spins))
+    spinner = threading.Thread(target=lambda: Engine(runner).run(Call(SPIN, (), (spins,))))
     try:
         spinner.start()
         time.sleep(0.3)  # past the 100 ms threshold: the server answers BUSY
@@ -256,7 +256,7 @@ def test_busy_server_is_waited_out(private_server: EmbeddedServer) -> None:
         assert engine.stats()["test_incr"].retries >= 1
     finally:
         spinner.join()
-        admin.config_set("busy-reply-threshold", 5000)
+        admin.config_set("lua-time-limit", 5000)
         for c in (admin, runner, client):
             c.close()
 
@@ -265,7 +265,7 @@ def test_kill_stops_a_read_only_script(private_server: EmbeddedServer) -> None:
     """kill() stops a running no-writes script; its caller gets ScriptKilledError."""
     url = private_server.url.rsplit("/", 1)[0] + "/9"
     admin = redis.Redis.from_url(url)
-    admin.config_set("busy-reply-threshold", 100)
+    admin.config_set("lua-time-limit", 100)
     spins = _spin_iterations(admin, 5.0)
     caller = Engine(redis.Redis.from_url(url, decode_responses=True, socket_timeout=10))
     killer = Engine(redis.Redis.from_url(url, decode_responses=True))
@@ -288,7 +288,7 @@ def test_kill_stops_a_read_only_script(private_server: EmbeddedServer) -> None:
         assert killer.kill() is False  # nothing left to kill
     finally:
         thread.join()
-        admin.config_set("busy-reply-threshold", 5000)
+        admin.config_set("lua-time-limit", 5000)
         admin.close()
         caller.client.close()
         killer.client.close()

@@ -114,6 +114,7 @@ class EngineCore:
         self._legacy = False  # the server does not understand shebangs (Redis < 7)
         self._no_ro = False  # the server has no EVALSHA_RO (Redis < 7)
         self._loaded: set[tuple[str, str]] = set()  # (node, sha) this engine loaded
+        self._shebangs: bool | None = None  # known once a script with a shebang was loaded
 
     # -- scripts ---------------------------------------------------------------------------
 
@@ -150,6 +151,7 @@ class EngineCore:
         text = reply_text(exc)
         if not self._legacy and script.source.startswith("#!") and "near '#'" in text:
             self._legacy = True  # Redis 6: no shebangs; blank the line, keep numbering
+            self._shebangs = False
             return True
         error = from_reply(text, script=script.name, source=self.body(script))
         if not isinstance(error, ScriptCompileError):
@@ -164,6 +166,18 @@ class EngineCore:
     def note_loaded(self, node: str, script: Script) -> None:
         """Remember that *script* is loaded on *node* (until a NOSCRIPT says otherwise)."""
         self._loaded.add((node, self.loaded_sha(script)))
+        if script.source.startswith("#!"):
+            self._shebangs = not self._legacy
+
+    def shebang_unknown(self, calls: list[Call[Any]]) -> list[Script]:
+        """Return one shebang script of *calls* while shebang support is still unknown.
+
+        A transaction cannot find out by itself: its SCRIPT LOAD would fail inside
+        EXEC, after the other calls ran. One plain SCRIPT LOAD first settles it.
+        """
+        if self._shebangs is not None:
+            return []
+        return next(([c.script] for c in calls if c.script.source.startswith("#!")), [])
 
     def note_loads(
         self, node: str, scripts: list[Script], outcomes: list[Outcome]
@@ -199,7 +213,7 @@ class EngineCore:
         exc = out.error
         name = call.script.name
         if not out.sent:
-            return self._wait_or(budget, ConnectionFailedError(f"script {name}: {exc}"), exc)
+            return self._wait_or(budget, self.not_sent(f"script {name}", exc), exc)
         if isinstance(exc, (ResponseError, BusyLoadingError)):
             return self._plan_reply(call, exc, budget)
         if isinstance(exc, CONNECTION_ERRORS):
@@ -290,6 +304,9 @@ class EngineCore:
             first = next((r for r in replies[:-1] if isinstance(r, ResponseError)), result)
             text = reply_text(first)
             code = text.split(" ", 1)[0]
+            if "unknown command" in text.lower() and "evalsha_ro" in text.lower():
+                self._no_ro = True  # nothing ran: EXECABORT discarded the whole transaction
+                return Step(Act.RETRY)
             if code in _WAIT_CODES or code in ("MOVED", "ASK", "READONLY"):
                 return self._wait_or(budget, from_reply(text), first, refresh=True)
             return Step(Act.RAISE, error=from_reply(text))

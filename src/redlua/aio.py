@@ -222,6 +222,8 @@ class AsyncEngine(EngineCore):
 
     async def _run_atomic(self, batch: list[Call[Any]]) -> list[Any]:
         slot = self.batch_slot(batch)
+        for script in self.shebang_unknown(batch):  # Redis 6 refuses shebangs: learn it first
+            await self._load(self._t.node_for(slot), script)
         commands = self.atomic_commands(batch)
         budget = self.retry.begin()
         started = time.perf_counter()
@@ -278,11 +280,11 @@ class AsyncEngine(EngineCore):
         await self._t.ready()
         chosen = list(self.registry if scripts is None else scripts)
         found = dict.fromkeys((s.name for s in chosen), True)
-        shas = [self.loaded_sha(s) for s in chosen]
+        shas = [sha for s in chosen for sha in (s.sha, s.legacy_sha)]
         for node in self._t.primaries():
             flags = await self._t.execute(node, "SCRIPT", "EXISTS", *shas) if shas else []
-            for script, flag in zip(chosen, flags, strict=False):
-                found[script.name] = found[script.name] and bool(flag)
+            for script, pair in zip(chosen, zip(flags[::2], flags[1::2], strict=True), strict=True):
+                found[script.name] = found[script.name] and any(pair)
         return found
 
     async def flush(self) -> None:

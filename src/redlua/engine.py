@@ -218,6 +218,8 @@ class Engine(EngineCore):
 
     def _run_atomic(self, batch: list[Call[Any]]) -> list[Any]:
         slot = self.batch_slot(batch)
+        for script in self.shebang_unknown(batch):  # Redis 6 refuses shebangs: learn it first
+            self._load(self._t.node_for(slot), script)
         commands = self.atomic_commands(batch)
         budget = self.retry.begin()
         started = time.perf_counter()
@@ -274,11 +276,11 @@ class Engine(EngineCore):
         self._t.ready()
         chosen = list(self.registry if scripts is None else scripts)
         found = dict.fromkeys((s.name for s in chosen), True)
-        shas = [self.loaded_sha(s) for s in chosen]
+        shas = [sha for s in chosen for sha in (s.sha, s.legacy_sha)]
         for node in self._t.primaries():
             flags = self._t.execute(node, "SCRIPT", "EXISTS", *shas) if shas else []
-            for script, flag in zip(chosen, flags, strict=False):
-                found[script.name] = found[script.name] and bool(flag)
+            for script, pair in zip(chosen, zip(flags[::2], flags[1::2], strict=True), strict=True):
+                found[script.name] = found[script.name] and any(pair)
         return found
 
     def flush(self) -> None:

@@ -176,7 +176,7 @@ _RUNTIME = re.compile(r"^ERR user_script:(\d+): (.*)$", re.S)
 _LEGACY = re.compile(  # Redis 6.2 wraps the errors of redis.call
     r"^ERR Error running script \(call to f_([0-9a-f]{40})\): @user_script:(\d+): (.*)$", re.S
 )
-_KILLED = re.compile(r"^ERR Script killed by user with SCRIPT KILL")
+_KILLED = re.compile(r"^(?:ERR )?Script killed by user with SCRIPT KILL")
 _CATEGORIES = (
     ("attempt to perform arithmetic", "arithmetic"),
     ("attempt to index", "index"),
@@ -206,6 +206,8 @@ def parse_lua_error(reply: str) -> LuaErrorInfo:
         return LuaErrorInfo("compile", "ERR", m.group(2), int(m.group(1)), sha, "syntax")
     if m := _LEGACY.match(text):  # Redis 6.2 wraps redis.call errors
         inner = m.group(3)
+        if _KILLED.match(inner):
+            return LuaErrorInfo("killed", "ERR", inner, int(m.group(2)), m.group(1), None)
         code = inner.split(" ", 1)[0]
         kind, code = ("command", code) if code.isupper() else ("runtime", "ERR")
         return LuaErrorInfo(kind, code, inner, int(m.group(2)), m.group(1), _category(inner))
