@@ -273,3 +273,16 @@ def test_server_error_is_a_redlua_error(engine: Any) -> None:
     """Errors without a script code still come out as ServerError subclasses."""
     with pytest.raises(ServerError):
         engine.run(Call(BROKEN))
+
+
+def test_register_from_a_file(engine: Any, r: redis.Redis, tmp_path: Any) -> None:
+    """A script registered from a .lua file runs by name and keeps the file's contract."""
+    path = tmp_path / "counter_double.lua"
+    path.write_text(
+        "--[[\n  Double a counter.\n\n  KEYS[1]  counter\n\n  Returns  the new value.\n]]\n"
+        "return redis.call('INCRBY', KEYS[1], tonumber(redis.call('GET', KEYS[1]) or '0'))\n"
+    )
+    script = engine.register("counter_double", path)
+    assert script.numkeys == 1
+    r.set("d", 21)
+    assert engine.run_script("counter_double", ["d"]) == 42
