@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from ._script import Script
-from ._slots import common_slot
+from ._slots import common_slot, key_slot
 
 T = TypeVar("T")
 
@@ -45,13 +45,16 @@ class Call(Generic[T]):
     """One script invocation, ready to run on either engine.
 
     ``slot`` is the hash slot shared by all keys (``None`` without keys);
-    keys in different slots raise `CrossSlotError` here, before any I/O.
+    keys in different slots raise `CrossSlotError` here, before any I/O, unless
+    *cross_slot* says the keys belong to a legacy layout meant for a standalone
+    server (engines on a cluster refuse such a call).
     """
 
     script: Script
     keys: tuple[Key, ...] = ()
     args: tuple[Arg, ...] = ()
     decode: Callable[[Any], T] = _identity
+    cross_slot: bool = False
     slot: int | None = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -70,7 +73,10 @@ class Call(Generic[T]):
             _check_arg(i, arg)
         if self.script.contract is not None:
             self.script.contract.check(self.script.name, len(keys), len(args))
-        slot = common_slot(keys) if keys else None
+        if self.cross_slot:  # a legacy key layout: standalone servers only
+            slot = key_slot(keys[0]) if keys else None
+        else:
+            slot = common_slot(keys) if keys else None
         object.__setattr__(self, "slot", slot)
 
 

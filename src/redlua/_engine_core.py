@@ -37,6 +37,7 @@ from ._slots import common_slot
 from ._stats import ScriptStats, Stats
 from .errors import (
     ConnectionFailedError,
+    CrossSlotError,
     OutcomeUnknownError,
     RedluaError,
     ScriptCompileError,
@@ -141,6 +142,11 @@ class EngineCore:
     def command(self, call: Call[Any]) -> tuple[Any, ...]:
         """Return the EVALSHA (or EVALSHA_RO) command of *call*."""
         script = call.script
+        if call.cross_slot and self.cluster:
+            raise CrossSlotError(
+                f"script {script.name}: this call's keys are in several hash slots "
+                "(a legacy key layout); it can only run on a standalone server"
+            )
         if self._legacy:
             return ("EVALSHA", script.legacy_sha, len(call.keys), *call.keys, *call.args)
         name = "EVALSHA_RO" if script.read_only and not self._no_ro else "EVALSHA"

@@ -14,10 +14,11 @@ Every shipped script opens with its contract, after an optional shebang::
       Idempotent  yes
     ]]
 
-``KEYS[i..n]`` (or ``ARGV[i..n]``) declares a variable tail; an ``ARGV`` whose
-description starts with ``(optional)`` may be left out. ``Returns`` is required;
-``Errors`` lists the codes of ``redis.error_reply``; ``Idempotent yes`` lets the
-engine re-send the script when its first outcome is unknown.
+``KEYS[i..n]`` (or ``ARGV[i..n]``) declares a variable tail; a trailing ``KEYS``
+or ``ARGV`` entry whose description starts with ``(optional)`` may be left out.
+``Returns`` is required; ``Errors`` lists the codes of ``redis.error_reply``;
+``Idempotent yes`` lets the engine re-send the script when its first outcome is
+unknown.
 """
 
 from __future__ import annotations
@@ -47,14 +48,16 @@ class Contract:
     errors: tuple[str, ...] = ()
     idempotent: bool = False
     keys_variadic: bool = False
+    keys_required: int | None = None  # None: all declared keys are required
     argv_variadic: bool = False
     argv_required: int = 0
 
     def check(self, script: str, nkeys: int, nargs: int) -> None:
         """Raise `ContractError` when *nkeys*/*nargs* do not fit this contract."""
         nk, na = len(self.keys), len(self.argv)
-        if nkeys < nk or (nkeys > nk and not self.keys_variadic):
-            want = _count(nk, nk, self.keys_variadic)
+        need = nk if self.keys_required is None else self.keys_required
+        if nkeys < need or (nkeys > nk and not self.keys_variadic):
+            want = _count(nk, need, self.keys_variadic)
             raise ContractError(f"script {script} takes {want} {_noun('key', want)}, got {nkeys}")
         if nargs < self.argv_required or (nargs > na and not self.argv_variadic):
             want = _count(na, self.argv_required, self.argv_variadic)
@@ -130,6 +133,7 @@ def parse_contract(source: str) -> Contract | None:
     keys, keys_variadic = _entries("KEYS", found["KEYS"])
     argv, argv_variadic = _entries("ARGV", found["ARGV"])
     required = sum(1 for d in argv if not d.startswith("(optional)"))
+    keys_required = sum(1 for d in keys if not d.startswith("(optional)"))
     idem = " ".join(sections.get("Idempotent", ["no"])).lower().startswith("yes")
     return Contract(
         purpose=" ".join(purpose),
@@ -139,6 +143,7 @@ def parse_contract(source: str) -> Contract | None:
         errors=tuple(dict.fromkeys(_CODE.findall(" ".join(sections.get("Errors", []))))),
         idempotent=idem,
         keys_variadic=keys_variadic,
+        keys_required=keys_required if keys_required != len(keys) else None,
         argv_variadic=argv_variadic,
         argv_required=required,
     )
@@ -212,7 +217,11 @@ class Script:
     @property
     def numkeys(self) -> int | None:
         """The number of KEYS the contract declares; ``None`` when not fixed."""
-        if self.contract is None or self.contract.keys_variadic:
+        if (
+            self.contract is None
+            or self.contract.keys_variadic
+            or self.contract.keys_required is not None
+        ):
             return None
         return len(self.contract.keys)
 
