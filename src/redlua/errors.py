@@ -7,12 +7,16 @@ The hierarchy::
     ├── ContractError (ValueError)         a script header or a call breaks the script's contract
     ├── UnknownScriptError (LookupError)   no script is registered under that name
     ├── ScriptReplyError                   a script refused: ``redis.error_reply('CODE detail')``
-    │   └── InvalidArgumentError (ValueError)   code INVALID_ARGUMENT
+    │   ├── InvalidArgumentError (ValueError)   code INVALID_ARGUMENT
+    │   ├── CorruptDataError               code CORRUPT_DATA: a key holds what no script wrote
+    │   └── StaleIncarnationError          code STALE_INCARNATION: another live process is that pod
     ├── ServerError                        the server refused or failed the command (``.code``)
     │   ├── ServerBusyError                BUSY: another script runs past busy-reply-threshold
     │   └── ScriptError                    the script raised: Lua runtime error, failing redis.call
     │       ├── ScriptCompileError         the source does not compile
     │       └── ScriptKilledError          stopped by SCRIPT KILL
+    ├── NoPodAvailableError                no pod of a service can take a new UID
+    ├── PodUnavailableError                a UID is linked to a pod that is down
     ├── ConnectionFailedError              no connection could be made; the script did not run
     └── OutcomeUnknownError                sent, but no reply: the script may or may not have run
 
@@ -64,6 +68,14 @@ class InvalidArgumentError(ScriptReplyError, ValueError):
     """A script found an argument it cannot use (code ``INVALID_ARGUMENT``)."""
 
 
+class StaleIncarnationError(ScriptReplyError):
+    """Another live incarnation of the pod holds it (code ``STALE_INCARNATION``)."""
+
+
+class CorruptDataError(ScriptReplyError):
+    """A key holds what no script wrote, e.g. a non-numeric version (code ``CORRUPT_DATA``)."""
+
+
 class ServerError(RedluaError):
     """The server refused or failed a command; ``code`` is the reply's first word."""
 
@@ -111,6 +123,20 @@ class ScriptKilledError(ScriptError):
     """The script was stopped by ``SCRIPT KILL`` (it had written nothing)."""
 
 
+class NoPodAvailableError(RedluaError):
+    """No pod of the service is alive, ready and below its capacity: a new UID has nowhere to go."""
+
+
+class PodUnavailableError(RedluaError):
+    """A UID is linked to a pod that is not routable, and the dead-pod policy keeps the link."""
+
+    def __init__(self, uid: str, service: str, pod: int, why: str) -> None:
+        self.uid = uid
+        self.service = service
+        self.pod = pod
+        super().__init__(f"uid {uid!r} of service {service!r} is linked to pod {pod}, {why}")
+
+
 class ConnectionFailedError(RedluaError):
     """No connection to the server could be made; the script was not sent."""
 
@@ -135,6 +161,8 @@ class OutcomeUnknownError(RedluaError):
 # (NOSCRIPT, BUSY, MOVED, ...) must never appear here: the engine acts on those.
 _BY_CODE: dict[str, type[ScriptReplyError]] = {
     "INVALID_ARGUMENT": InvalidArgumentError,
+    "CORRUPT_DATA": CorruptDataError,
+    "STALE_INCARNATION": StaleIncarnationError,
 }
 
 _SERVER_CODES = frozenset(

@@ -54,7 +54,9 @@ def check_name(what: str, value: object, *, reserved: str = "") -> str:
 def check_pod(pod: object, what: str = "pod") -> int:
     """Return *pod* as a canonical pod id (an int >= 0) or raise naming *what*."""
     if isinstance(pod, bool) or not isinstance(pod, int):
-        raise TypeError(f"{what} must be an int >= 0 (a StatefulSet ordinal), not {type(pod).__name__}")
+        raise TypeError(
+            f"{what} must be an int >= 0 (a StatefulSet ordinal), not {type(pod).__name__}"
+        )
     if pod < 0:
         raise ValueError(f"{what} must be >= 0, got {pod}")
     return pod

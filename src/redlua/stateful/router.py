@@ -1,0 +1,322 @@
+"""Routing UIDs to pods: the caller side (`route`) and the pod side (`claim`, `release`).
+
+`RouterCore` holds every decision as flows of calls (no I/O); `Router` and
+`AsyncRouter` drive them and add single-flight, so that concurrent routes of one
+UID in one process share one round trip.
+
+A route (``shared/spec/stateful-links.md`` §4.2, fixed):
+
+1. the local cache (``cache_ttl``, a minute shorter than the temporary link by
+   default) answers without a round trip while its pod is routable in the last
+   view of the service;
+2. else the link (``GET``, read-only): a link to a routable pod is used;
+3. a link to a pod that is not routable is *repaired* when the service's
+   `DeadPodPolicy` is ``REASSIGN`` and the pod has been dead longer than
+   ``dead_grace`` (or has shut down): a compare-and-set replaces it only if it still
+   holds the dead pod. With ``KEEP`` (the Java and Go behaviour: a StatefulSet pod
+   comes back under its ordinal) the route raises `PodUnavailableError`;
+4. no link: the strategy chooses among the available pods, by effective load
+   (the last heartbeat's load plus links reserved since, here and by other
+   processes), and ``SetLinkIfAbsent`` with the temporary TTL decides the race; the
+   winner's load is reserved so a burst between heartbeats spreads.
+
+Pod views (one read-only script per service) are refreshed at most every
+``view_ttl`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from typing import Any, NamedTuple
+
+from redlua._core import Flow
+from redlua.aio import AsyncEngine
+from redlua.engine import Engine
+from redlua.errors import NoPodAvailableError, PodUnavailableError
+from redlua.stateful.keys import KeySchema, check_name, check_pod
+from redlua.stateful.links import Claim, LinkOps
+from redlua.stateful.placement import Candidate, LeastLoad, Strategy
+from redlua.stateful.registry import PodState, PodView, pods, reserve
+
+
+class DeadPodPolicy(enum.Enum):
+    """What a route does with a link to a pod that is down."""
+
+    KEEP = "keep"  # raise PodUnavailableError; the pod is expected back (Java/Go behaviour)
+    REASSIGN = "reassign"  # move the UID to a live pod once the old one is dead long enough
+
+
+class _Cached(NamedTuple):
+    pod: int
+    until: float
+
+
+def _positive(what: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{what} must be a number > 0, got {value!r}")
+    return float(value)
+
+
+class RouterCore:
+    """Routing decisions, caches and flows shared by `Router` and `AsyncRouter`."""
+
+    def __init__(
+        self,
+        schema: KeySchema,
+        *,
+        pod: int | None = None,
+        strategy: Strategy | None = None,
+        temp_ttl: int = 300,
+        cache_ttl: float | None = None,
+        view_ttl: float = 1.0,
+        expire: float = 60.0,
+        dead_grace: float = 60.0,
+        policy: DeadPodPolicy = DeadPodPolicy.KEEP,
+        policies: Mapping[str, DeadPodPolicy] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not isinstance(schema, KeySchema):
+            raise TypeError("schema must be a KeySchema")
+        if isinstance(temp_ttl, bool) or not isinstance(temp_ttl, int) or temp_ttl <= 0:
+            raise ValueError(f"temp_ttl must be an int number of seconds > 0, got {temp_ttl!r}")
+        self.schema = schema
+        self.links = LinkOps(schema)
+        self.pod = None if pod is None else check_pod(pod)
+        self.strategy: Strategy = strategy or LeastLoad()
+        self.temp_ttl = temp_ttl
+        self.cache_ttl = _positive("cache_ttl", cache_ttl or max(1, temp_ttl - 60))
+        self.view_ttl = _positive("view_ttl", view_ttl)
+        self.expire = _positive("expire", expire)
+        self.dead_grace = _positive("dead_grace", dead_grace)
+        self.policy = DeadPodPolicy(policy)
+        self.policies = {
+            check_name("service", s): DeadPodPolicy(p) for s, p in (policies or {}).items()
+        }
+        self._clock = clock
+        self._cache: dict[tuple[str, str], _Cached] = {}
+        self._views: dict[str, tuple[PodView, float]] = {}
+        self._pending: dict[tuple[str, int], int] = {}  # links this process reserved since the view
+
+    # -- caches ----------------------------------------------------------------------------
+
+    def cached(self, uid: str, service: str) -> int | None:
+        """Return the cached pod of (*uid*, *service*) while it is valid and routable."""
+        hit = self._cache.get((uid, service))
+        if hit is None:
+            return None
+        if hit.until <= self._clock() or not self._routable(service, hit.pod, default=True):
+            self._cache.pop((uid, service), None)
+            return None
+        return hit.pod
+
+    def forget(self, uid: str, service: str) -> None:
+        """Drop the cached pod of (*uid*, *service*)."""
+        self._cache.pop((uid, service), None)
+
+    def _remember(self, uid: str, service: str, pod: int) -> int:
+        self._cache[(uid, service)] = _Cached(pod, self._clock() + self.cache_ttl)
+        return pod
+
+    def _routable(self, service: str, pod: int, *, default: bool) -> bool:
+        seen = self._views.get(service)
+        if seen is None:
+            return default
+        state = seen[0].get(pod)
+        return state is not None and state.routable
+
+    def view(self, service: str) -> Flow[PodView]:
+        """Return the service's pods, from the last view while it is fresh enough."""
+        seen = self._views.get(service)
+        if seen is not None and self._clock() - seen[1] < self.view_ttl:
+            return seen[0]
+        fresh: PodView = yield pods(self.schema, service, expire=self.expire)
+        self._views[service] = (fresh, self._clock())
+        for key in [k for k in self._pending if k[0] == service]:
+            del self._pending[key]
+        return fresh
+
+    # -- caller side -----------------------------------------------------------------------
+
+    def route_flow(self, uid: str | int, service: str) -> Flow[int]:
+        """Return the pod serving (*uid*, *service*), linking a new UID to a chosen pod."""
+        uid, service = str(uid), check_name("service", service, reserved="#")
+        hit = self.cached(uid, service)
+        if hit is not None:
+            return hit
+        view = yield from self.view(service)
+        linked: int | None = yield self.links.get_link(uid, service)
+        if linked is None:
+            chosen = self._choose(uid, service, view)
+            linked = yield self.links.set_link_if_absent(uid, service, chosen, self.temp_ttl)
+            if linked == chosen:
+                yield from self._reserve(service, chosen)
+        if self._routable(service, linked, default=False):
+            return self._remember(uid, service, linked)
+        return (yield from self._repair(uid, service, linked, view))
+
+    def _choose(self, uid: str, service: str, view: PodView) -> int:
+        candidates = [
+            Candidate(p.pod, p.effective_load + self._pending.get((service, p.pod), 0), p.capacity)
+            for p in view.available()
+        ]
+        chosen = self.strategy.choose(uid, candidates)
+        if chosen is None:
+            raise NoPodAvailableError(
+                f"no pod of service {service!r} is alive, ready and below its capacity"
+                f" ({len(view.pods)} known, {len(view.alive())} alive)"
+            )
+        return chosen
+
+    def _reserve(self, service: str, pod: int) -> Flow[None]:
+        key = (service, pod)
+        self._pending[key] = self._pending.get(key, 0) + 1
+        yield reserve(self.schema, service, pod)
+
+    def _dead_why(self, state: PodState | None, view: PodView) -> tuple[bool, str]:
+        """Return (may be reassigned, why the pod is not routable)."""
+        if state is None:
+            return True, "which has never sent a heartbeat"
+        if state.alive and not state.routable:
+            return True, "which has shut down"
+        if state.heartbeat_ms is None:
+            return True, "whose state cannot be read"
+        dead_for = (view.now_ms - state.heartbeat_ms) / 1000 - self.expire
+        why = f"whose last heartbeat is {(view.now_ms - state.heartbeat_ms) / 1000:.0f} s old"
+        return dead_for >= self.dead_grace, why
+
+    def _repair(self, uid: str, service: str, dead: int, view: PodView) -> Flow[int]:
+        reassign, why = self._dead_why(view.get(dead), view)
+        if self.policies.get(service, self.policy) is DeadPodPolicy.KEEP:
+            raise PodUnavailableError(uid, service, dead, why + " (policy KEEP)")
+        if not reassign:
+            raise PodUnavailableError(uid, service, dead, why + " (within dead_grace)")
+        chosen = self._choose(uid, service, view)
+        done, now = yield self.links.replace_link_if(uid, service, dead, chosen, self.temp_ttl)
+        if done:
+            yield from self._reserve(service, chosen)
+            return self._remember(uid, service, chosen)
+        if now is not None and self._routable(service, now, default=False):
+            return self._remember(uid, service, now)  # another router repaired it first
+        raise PodUnavailableError(uid, service, dead if now is None else now, "after a repair race")
+
+    # -- pod side --------------------------------------------------------------------------
+
+    def _me(self, pod: int | None) -> int:
+        if pod is not None:
+            return check_pod(pod)
+        if self.pod is None:
+            raise ValueError(
+                "this router has no pod of its own: pass pod=... here or to the router"
+            )
+        return self.pod
+
+    def claim_flow(
+        self, uid: str | int, service: str, *, pod: int | None = None, ttl: int | None = None
+    ) -> Flow[Claim]:
+        """Link *uid* to this pod persistently unless another pod holds it persistently.
+
+        The `Claim` says who owns it and carries the fencing token to pass to the
+        pod's state store.
+        """
+        result: Claim = yield self.links.claim(uid, service, self._me(pod), ttl)
+        self._remember(str(uid), service, result.owner)
+        return result
+
+    def release_flow(
+        self, uid: str | int, service: str, *, pod: int | None = None, grace: int | None = 60
+    ) -> Flow[bool]:
+        """Drop this pod's link, kept *grace* seconds as a temporary link; False if not ours."""
+        released, _version = yield self.links.release(uid, service, self._me(pod), grace)
+        self.forget(str(uid), service)
+        return bool(released)
+
+
+class Router(RouterCore):
+    """Route UIDs on a sync `Engine`; concurrent threads routing one UID share a round trip."""
+
+    def __init__(self, engine: Engine, schema: KeySchema, **options: Any) -> None:
+        if not isinstance(engine, Engine):
+            raise TypeError("Router needs an Engine (use AsyncRouter with an AsyncEngine)")
+        super().__init__(schema, **options)
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._inflight: dict[tuple[str, str], Future[int]] = {}
+
+    def route(self, uid: str | int, service: str) -> int:
+        """Return the pod serving (*uid*, *service*); see the module's docstring."""
+        key = (str(uid), service)
+        hit = self._cache.get(key)
+        if hit is not None and self.cached(*key) is not None:
+            return hit.pod
+        with self._lock:
+            shared = self._inflight.get(key)
+            if shared is None:
+                self._inflight[key] = mine = Future[int]()
+        if shared is not None:
+            return shared.result()
+        try:
+            pod = self.engine.drive(self.route_flow(uid, service))
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        else:
+            mine.set_result(pod)
+            return pod
+        finally:
+            with self._lock:
+                del self._inflight[key]
+
+    def claim(self, uid: str | int, service: str, **kw: Any) -> Claim:
+        """Claim (*uid*, *service*) for this pod; see `RouterCore.claim_flow`."""
+        return self.engine.drive(self.claim_flow(uid, service, **kw))
+
+    def release(self, uid: str | int, service: str, **kw: Any) -> bool:
+        """Release (*uid*, *service*) if this pod holds it; see `RouterCore.release_flow`."""
+        return self.engine.drive(self.release_flow(uid, service, **kw))
+
+
+class AsyncRouter(RouterCore):
+    """Route UIDs on an `AsyncEngine`; concurrent tasks routing one UID share a round trip."""
+
+    def __init__(self, engine: AsyncEngine, schema: KeySchema, **options: Any) -> None:
+        if not isinstance(engine, AsyncEngine):
+            raise TypeError("AsyncRouter needs an AsyncEngine (use Router with an Engine)")
+        super().__init__(schema, **options)
+        self.engine = engine
+        self._inflight_tasks: dict[tuple[str, str], asyncio.Future[int]] = {}
+
+    async def route(self, uid: str | int, service: str) -> int:
+        """Return the pod serving (*uid*, *service*); see the module's docstring."""
+        key = (str(uid), service)
+        hit = self._cache.get(key)
+        if hit is not None and self.cached(*key) is not None:
+            return hit.pod
+        shared = self._inflight_tasks.get(key)
+        if shared is not None:
+            return await asyncio.shield(shared)
+        mine: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._inflight_tasks[key] = mine
+        try:
+            pod = await self.engine.drive(self.route_flow(uid, service))
+        except BaseException as exc:
+            mine.set_exception(exc)
+            mine.exception()  # consumed here; waiters get it too
+            raise
+        else:
+            mine.set_result(pod)
+            return pod
+        finally:
+            del self._inflight_tasks[key]
+
+    async def claim(self, uid: str | int, service: str, **kw: Any) -> Claim:
+        """Claim (*uid*, *service*) for this pod; see `RouterCore.claim_flow`."""
+        return await self.engine.drive(self.claim_flow(uid, service, **kw))
+
+    async def release(self, uid: str | int, service: str, **kw: Any) -> bool:
+        """Release (*uid*, *service*) if this pod holds it; see `RouterCore.release_flow`."""
+        return await self.engine.drive(self.release_flow(uid, service, **kw))
