@@ -17,7 +17,6 @@ from redlua.stateful.keys import KeySchema
 from redlua.stateful.placement import BoundedLoadRendezvous
 from redlua.stateful.registry import Routing, heartbeat
 from redlua.stateful.router import AsyncRouter, DeadPodPolicy, Router
-
 from tests.conftest import Blocking
 
 SCHEMA = KeySchema.sf("test")
