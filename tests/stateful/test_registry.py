@@ -374,6 +374,20 @@ def test_drain_keeps_beating_with_deny_new_and_shutdown_stops(
     assert stamp(r, 2) == written
 
 
+def test_drain_hands_its_uids_back(registry: Callable[..., Twin], r: redis.Redis) -> None:
+    """drain(release=...) releases the links this pod still holds, and only those."""
+    r.set(SCHEMA.link_key("mine", SVC), "2")
+    r.hset(SCHEMA.uid_key("mine"), SVC, "2")
+    r.set(SCHEMA.link_key("moved", SVC), "5")  # another pod took it meanwhile
+    reg = registry(2, period=0.1)
+    assert reg.drain(wait_periods=0, release=["mine", "moved"]) == 1
+    assert r.get(SCHEMA.link_key("mine", SVC)) is None
+    assert r.hget(SCHEMA.uid_key("mine"), SVC) is None
+    assert r.get(SCHEMA.link_key("moved", SVC)) == "5"
+    with pytest.raises(TypeError, match="release"):
+        reg.drain(wait_periods=0, release="mine")
+
+
 def test_context_managers_start_and_shut_down(engine: Any, r: redis.Redis) -> None:
     """`with` / `async with` start the loop (a thread or an asyncio task) and shut it down."""
     if isinstance(engine, Engine):

@@ -25,13 +25,15 @@ import logging
 import random
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
+from typing import Any
 
 from redlua._core import Call, Flow, Sleep
 from redlua.aio import AsyncEngine
 from redlua.engine import Engine
 from redlua.stateful.keys import KeySchema, check_name, check_pod
+from redlua.stateful.links import LinkOps
 from redlua.stateful.registry import PodView, Routing, heartbeat, pods, to_millis
 
 _log = logging.getLogger("redlua.stateful")
@@ -139,17 +141,32 @@ class RegistryCore:
             return delay
         return jittered(self.period)
 
-    def drain_flow(self, wait_periods: int, period: float | None) -> Flow[None]:
+    def drain_flow(
+        self,
+        wait_periods: int,
+        period: float | None,
+        release: Iterable[str | int] = (),
+        grace: int | None = None,
+    ) -> Flow[int]:
         """Check the arguments, then return the flow of a drain (see `PodRegistry.drain`)."""
         pause = self.period if period is None else to_millis("period", period) / 1000
-        return self._drain(_wait_periods(wait_periods), pause)
+        if isinstance(release, (str, bytes)):
+            raise TypeError("release must be an iterable of UIDs, not a single string")
+        ops = LinkOps(self.schema)
+        calls = [ops.release(uid, self.service, self.pod, grace) for uid in release]
+        return self._drain(_wait_periods(wait_periods), pause, calls)
 
-    def _drain(self, wait_periods: int, pause: float) -> Flow[None]:
+    def _drain(self, wait_periods: int, pause: float, releases: list[Call[Any]]) -> Flow[int]:
         self._routing = Routing.DENY_NEW
         yield self.heartbeat_call()  # the first write must land: its error is the caller's
         for _ in range(wait_periods):
             yield Sleep(pause)
             yield from self.tick()
+        released = 0
+        for call in releases:  # hand the pod's UIDs back: routers place them elsewhere
+            done, _version = yield call
+            released += bool(done)
+        return released
 
 
 class PodRegistry(RegistryCore):
@@ -225,13 +242,23 @@ class PodRegistry(RegistryCore):
         if thread is not None:
             thread.join()
 
-    def drain(self, wait_periods: int = 5, period: float | None = None) -> None:
-        """Refuse new UIDs (DENY_NEW) and keep beating *wait_periods* periods, then return.
+    def drain(
+        self,
+        wait_periods: int = 5,
+        period: float | None = None,
+        *,
+        release: Iterable[str | int] = (),
+        grace: int | None = None,
+    ) -> int:
+        """Refuse new UIDs (DENY_NEW), keep beating *wait_periods* periods, hand UIDs back.
 
-        The first heartbeat's error is raised; later ones are logged. A running loop
-        keeps running (with DENY_NEW) after the drain.
+        Existing links keep routing here while the drain waits; then the links of
+        the UIDs in *release* that this pod still holds are released (kept *grace*
+        seconds as temporary links), so routers move them to available pods. Returns
+        how many were released. The first heartbeat's error is raised; later ones
+        are logged. A running loop keeps running (with DENY_NEW) after the drain.
         """
-        self.engine.drive(self.drain_flow(wait_periods, period))
+        return self.engine.drive(self.drain_flow(wait_periods, period, release, grace))
 
     def shutdown(self) -> int:
         """Stop the loop and write SHUTDOWN; return the server time written, ms."""
@@ -325,13 +352,23 @@ class AsyncPodRegistry(RegistryCore):
         if task is not None:
             await task
 
-    async def drain(self, wait_periods: int = 5, period: float | None = None) -> None:
-        """Refuse new UIDs (DENY_NEW) and keep beating *wait_periods* periods, then return.
+    async def drain(
+        self,
+        wait_periods: int = 5,
+        period: float | None = None,
+        *,
+        release: Iterable[str | int] = (),
+        grace: int | None = None,
+    ) -> int:
+        """Refuse new UIDs (DENY_NEW), keep beating *wait_periods* periods, hand UIDs back.
 
-        The first heartbeat's error is raised; later ones are logged. A running loop
-        keeps running (with DENY_NEW) after the drain.
+        Existing links keep routing here while the drain waits; then the links of
+        the UIDs in *release* that this pod still holds are released (kept *grace*
+        seconds as temporary links), so routers move them to available pods. Returns
+        how many were released. The first heartbeat's error is raised; later ones
+        are logged. A running loop keeps running (with DENY_NEW) after the drain.
         """
-        await self.engine.drive(self.drain_flow(wait_periods, period))
+        return await self.engine.drive(self.drain_flow(wait_periods, period, release, grace))
 
     async def shutdown(self) -> int:
         """Stop the loop and write SHUTDOWN; return the server time written, ms."""
