@@ -278,3 +278,13 @@ def test_router_on_the_cluster(cluster_engine: Any) -> None:
     assert pods <= {0, 1, 2}
     claim = router.claim("c0", SVC)
     assert claim.ok or claim.owner in pods
+
+
+def test_a_pod_that_just_came_up_is_seen(make_router: Any, r: redis.Redis) -> None:
+    """A link to a pod missing from the cached view triggers one fresh view, not an error."""
+    router = make_router(view_ttl=3600)
+    beat(router.eng, 0)
+    router.route("first", SVC)  # caches a view without pod 7
+    beat(router.eng, 7)
+    r.set(SCHEMA.link_key("u7", SVC), "7")
+    assert router.route("u7", SVC) == 7

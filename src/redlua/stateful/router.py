@@ -129,10 +129,10 @@ class RouterCore:
         state = seen[0].get(pod)
         return state is not None and state.routable
 
-    def view(self, service: str) -> Flow[PodView]:
+    def view(self, service: str, *, fresh: bool = False) -> Flow[PodView]:
         """Return the service's pods, from the last view while it is fresh enough."""
         seen = self._views.get(service)
-        if seen is not None and self._clock() - seen[1] < self.view_ttl:
+        if not fresh and seen is not None and self._clock() - seen[1] < self.view_ttl:
             return seen[0]
         fresh: PodView = yield pods(self.schema, service, expire=self.expire)
         self._views[service] = (fresh, self._clock())
@@ -155,6 +155,9 @@ class RouterCore:
             linked = yield self.links.set_link_if_absent(uid, service, chosen, self.temp_ttl)
             if linked == chosen:
                 yield from self._reserve(service, chosen)
+        if self._routable(service, linked, default=False):
+            return self._remember(uid, service, linked)
+        view = yield from self.view(service, fresh=True)  # a pod may have just come up
         if self._routable(service, linked, default=False):
             return self._remember(uid, service, linked)
         return (yield from self._repair(uid, service, linked, view))
