@@ -134,11 +134,11 @@ class RouterCore:
         seen = self._views.get(service)
         if not fresh and seen is not None and self._clock() - seen[1] < self.view_ttl:
             return seen[0]
-        fresh: PodView = yield pods(self.schema, service, expire=self.expire)
-        self._views[service] = (fresh, self._clock())
+        latest: PodView = yield pods(self.schema, service, expire=self.expire)
+        self._views[service] = (latest, self._clock())
         for key in [k for k in self._pending if k[0] == service]:
             del self._pending[key]
-        return fresh
+        return latest
 
     # -- caller side -----------------------------------------------------------------------
 
