@@ -39,8 +39,9 @@ from harness import Result, Settings, Suite, Target, run_suite  # noqa: E402
 def suites() -> list[Suite]:
     """Return every suite, in the order its rows appear; add new case modules here."""
     import cases_engine
+    import cases_stateful
 
-    return [cases_engine.SUITE]
+    return [cases_engine.SUITE, cases_stateful.SUITE]
 
 
 # -- machine facts ---------------------------------------------------------------------------

@@ -395,6 +395,7 @@ def test_demo_on_a_shared_server_touches_nothing_else(
         assert client.get("redlua:test:cli:keep") == b"1"
         assert client.script_exists(sha) == [True]
         assert client.keys("redlua:demo:*") == []
+        assert client.keys("sf:{redlua-demo-*") == []
     finally:
         client.delete("redlua:test:cli:keep")
 
@@ -421,7 +422,7 @@ def test_demo_failed_check_exits_1(
 
 @pytest.mark.slow
 def test_demo_subprocess_on_its_own_server() -> None:
-    """python -m redlua demo starts its own server, plays every scenario and exits 0."""
+    """python -m redlua demo starts its own server, plays every scenario (stateful links too)."""
     proc = subprocess.run(
         [sys.executable, "-m", "redlua", "demo"],
         env=child_env(),
@@ -434,6 +435,7 @@ def test_demo_subprocess_on_its_own_server() -> None:
     for title in TITLES:
         assert f"] {title}\n" in proc.stdout
     assert "FAILED" not in proc.stdout
+    assert "ok: pod 1 is refused and told the owner: pod 0" in proc.stdout
     found = re.search(r"private server at (\S+),", proc.stdout)
     assert found is not None
     assert refused(found.group(1))

@@ -11,9 +11,11 @@ other data and deletes its keys at the end. Recipes append their own
 from __future__ import annotations
 
 import math
+import re
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, NoReturn, TextIO, TypeVar
 
@@ -31,8 +33,11 @@ from .errors import (
     ContractError,
     CrossSlotError,
     InvalidArgumentError,
+    PodUnavailableError,
     ScriptError,
 )
+from .stateful import DeadPodPolicy, KeySchema, LinkOps, PodRegistry, Router
+from .stateful.registry import set_state
 
 E = TypeVar("E", bound=BaseException)
 
@@ -123,6 +128,15 @@ class Narrator:
             if key_slot(candidate) != home:
                 return self._remember(candidate)
         raise AssertionError("no key in another slot")  # pragma: no cover - 1 in 16384 per try
+
+    def remember(self, key: str) -> str:
+        """Delete *key* at the end too: a key whose layout the demo does not choose."""
+        return self._remember(key)
+
+    @property
+    def namespace(self) -> str:
+        """Return this run's stateful-links namespace: ``redlua-demo-<tag>``."""
+        return f"redlua-demo-{self.tag}"
 
     def cleanup(self, client: Any) -> bool:
         """Delete every demo key; return False (and say why) if that failed."""
@@ -360,6 +374,117 @@ def stats_and_profile(engine: Engine, out: Narrator) -> None:
     out.check(stats["core_ping"].calls >= PROFILE_CALLS, "stats() counted every call")
 
 
+SERVICE = "game"
+PODS = 3
+NEW_UIDS = 30
+
+
+def _uid_keys(schema: KeySchema, out: Narrator, uid: str) -> str:
+    """Return *uid* after naming its three keys for the clean-up."""
+    for key in (
+        schema.uid_key(uid),
+        schema.link_key(uid, SERVICE),
+        schema.version_key(uid, SERVICE),
+    ):
+        out.remember(key)
+    return uid
+
+
+def stateful_links(engine: Engine, out: Narrator) -> None:
+    """Pods beat, a caller routes new UIDs, a pod claims one, one pod drains, another dies."""
+    schema = KeySchema.sf(out.namespace)
+    for key in (schema.state_key(SERVICE), schema.meta_key(SERVICE), schema.load_key(SERVICE)):
+        out.remember(key)
+    client = engine.client
+    registries = [
+        PodRegistry(engine, schema, SERVICE, pod, address=f"game-{pod}.game:7000")
+        for pod in range(PODS)
+    ]
+    for registry in registries:
+        registry.heartbeat()
+    view = registries[0].view()
+    out.say(f"{PODS} pods of {SERVICE!r} beat once (PodRegistry.heartbeat, server clock)")
+    out.check(len(view.available()) == PODS, f"the view sees {PODS} pods alive and ready")
+
+    uids = [_uid_keys(schema, out, f"player-{i}") for i in range(NEW_UIDS)]
+    caller = Router(engine, schema)
+    placed = {uid: caller.route(uid, SERVICE) for uid in uids}
+    spread = Counter(placed.values())
+    out.say(f"a caller routes {NEW_UIDS} new UIDs: pod -> UIDs {dict(sorted(spread.items()))}")
+    share = math.ceil(NEW_UIDS / PODS)
+    out.check(
+        max(spread.values()) <= share + 1,
+        f"no pod got more than its share + 1 ({share + 1}): each new link reserved load in"
+        f" {schema.load_key(SERVICE)}",
+    )
+    out.say("(a least-load choice from heartbeats alone, as the legacy statefulComputeLinkIfAbsent")
+    out.say(" does it, sends every new UID between two heartbeats to the same pod)")
+    ttl = int(client.ttl(schema.link_key(uids[0], SERVICE)))
+    out.check(0 < ttl <= caller.temp_ttl, f"callers write temporary links: TTL {ttl} s")
+
+    uid = next(u for u in uids if placed[u] == 0)
+    claim = Router(engine, schema, pod=0).claim(uid, SERVICE)
+    out.say(f"pod 0 claims {uid}: {claim}")
+    persistent = int(client.ttl(schema.link_key(uid, SERVICE))) == -1
+    out.check(claim.ok and persistent, "the claim made the link persistent")
+    out.say(f"fencing token {claim.token}: pod 0 passes it to its state store with each write")
+    rival = Router(engine, schema, pod=1).claim(uid, SERVICE)
+    out.say(f"pod 1 claims {uid}: {rival}")
+    out.check(not rival.ok and rival.owner == 0, "pod 1 is refused and told the owner: pod 0")
+
+    link_key, uid_key = schema.link_key(uid, SERVICE), schema.uid_key(uid)
+    raw_link = text(client.get(link_key))
+    raw_hash = {text(k): text(v) for k, v in client.hgetall(uid_key).items()}
+    out.say("what a Java or Go service reads:")
+    out.say(f"  GET {link_key} -> {raw_link!r}")
+    out.say(f"  HGETALL {uid_key} -> {raw_hash}")
+    out.check(
+        raw_link == "0" and raw_hash == {SERVICE: "0"},
+        "the wire format: the pod as a decimal string, persistent links in the UID hash",
+    )
+    state = text(client.hget(schema.state_key(SERVICE), "0"))
+    out.say(f"  HGET {schema.state_key(SERVICE)} 0 -> {state!r}")
+    out.check(bool(re.fullmatch(r"\d+-\d+", state)), "pod states read <load>-<epochMillis>")
+    version = text(client.get(schema.version_key(uid, SERVICE)))
+    out.say(f"redlua adds {schema.version_key(uid, SERVICE)} = {version!r} (the fencing version)")
+    out.say(
+        f"and {schema.meta_key(SERVICE)} (address, routing, incarnation); Java and Go skip both"
+    )
+
+    registries[1].drain(wait_periods=0)
+    out.say("pod 1 drains: PodRegistry.drain() beats with DENY_NEW")
+    fresh = Router(engine, schema)  # a caller with a cold cache
+    on_one = next(u for u in uids if placed[u] == 1)
+    out.check(fresh.route(on_one, SERVICE) == 1, f"{on_one}, linked to pod 1, still routes there")
+    newcomers = [_uid_keys(schema, out, f"newcomer-{i}") for i in range(2 * PODS)]
+    landed = Counter(fresh.route(u, SERVICE) for u in newcomers)
+    out.check(
+        1 not in landed, f"{len(newcomers)} new UIDs avoid pod 1: {dict(sorted(landed.items()))}"
+    )
+
+    engine.run(set_state(schema, SERVICE, 2, "0-1000"))
+    out.say("pod 2 dies: its state now reads '0-1000', a heartbeat from 1970")
+    victims = [u for u in uids if placed[u] == 2]
+    keep = Router(engine, schema)  # DeadPodPolicy.KEEP, the Java and Go behaviour
+    error = out.raises(
+        PodUnavailableError,
+        lambda: keep.route(victims[0], SERVICE),
+        "with DeadPodPolicy.KEEP (the Java/Go behaviour) a route to pod 2 raises",
+    )
+    out.say(f"PodUnavailableError: {error}")
+    repair = Router(engine, schema, policies={SERVICE: DeadPodPolicy.REASSIGN}, dead_grace=1.0)
+    moved = Counter(repair.route(u, SERVICE) for u in victims)
+    out.say(f"REASSIGN, dead_grace=1 s: pod 2's {len(victims)} UIDs now route to {dict(moved)}")
+    now = {text(client.get(schema.link_key(u, SERVICE))) for u in victims}
+    out.check(
+        set(moved) == {0} and now == {"0"},
+        "each link was replaced by compare-and-set (pod 1 drains, so pod 0 took them)",
+    )
+    late = engine.run(LinkOps(schema).replace_link_if(victims[0], SERVICE, 2, 1, 300))
+    out.say(f"a router repairing again from a stale view: replace_link_if(2 -> 1) -> {late}")
+    out.check(late == (False, 0), "the compare-and-set refuses it: the link no longer holds pod 2")
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("script engine", script_engine),
     Scenario("NOSCRIPT recovery", noscript_recovery),
@@ -367,6 +492,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("race", race),
     Scenario("errors", errors),
     Scenario("stats and profile", stats_and_profile),
+    Scenario("stateful links", stateful_links),
 )
 
 
@@ -406,7 +532,10 @@ def _introduce(out: Narrator, url: str) -> None:
         out.title(f"redlua demo on a private server at {url}, stopped when the demo ends")
     else:
         out.title(f"redlua demo on {url}")
-        out.say(f"its keys start with redlua:demo:{{{out.tag} and are deleted at the end;")
+        out.say(
+            f"its keys start with redlua:demo:{{{out.tag} or sf:{{{out.namespace}: and are"
+            " deleted at the end;"
+        )
         out.say("no FLUSHALL, FLUSHDB or SCRIPT FLUSH is sent to this server")
 
 

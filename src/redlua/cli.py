@@ -1,4 +1,5 @@
-"""The ``redlua`` command: a private server, the shipped scripts, validation and the demo.
+"""The ``redlua`` command: a private server, the shipped scripts, validation, the demo,
+and (in `redlua._cli_stateful`) stateful links and pods.
 
 Every command that talks to a server takes ``--url``; without it the URL comes
 from ``REDIS_URL``, else a private embedded server is started for the command
@@ -17,26 +18,33 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import redis
-from redis.cluster import RedisCluster
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from . import __version__
+from ._cli_base import (
+    CONNECT_TIMEOUT,
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    CliError,
+    Target,
+    at_least,
+    connected,
+    integer,
+    masked,
+    note,
+    open_client,
+)
+from ._cli_stateful import add_links, add_pods
 from ._core import Call
 from ._demo import run_demo
 from ._registry import shipped_scripts
 from ._script import Contract, Script
 from .engine import Engine
 from .errors import (
-    ConnectionFailedError,
     ContractError,
     CrossSlotError,
     RedluaError,
@@ -44,21 +52,24 @@ from .errors import (
 )
 from .server import EmbeddedCluster, EmbeddedServer, ServerNotFoundError, ServerStartError
 
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "EXIT_FAILURE",
+    "EXIT_USAGE",
+    "CliError",
+    "Target",
+    "arities",
+    "connected",
+    "main",
+    "masked",
+    "open_client",
+    "reply_lines",
+    "to_json",
+]
+
 Handler = Callable[[argparse.Namespace], int]
 
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-CONNECT_TIMEOUT = 5.0
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ConnectionFailedError)
 _INPUT_ERRORS = (UnknownScriptError, ContractError, CrossSlotError)
-
-
-class CliError(Exception):
-    """A user-facing failure: *message* goes to stderr and *code* becomes the exit status."""
-
-    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # -- entry point ---------------------------------------------------------------------------
@@ -117,6 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_run(commands, url)
     _add_validate(commands, url)
     _add_demo(commands, url)
+    add_links(commands, url)
+    add_pods(commands, url)
     return parser
 
 
@@ -124,8 +137,8 @@ def _add_server(commands: Any) -> None:
     cmd = commands.add_parser("server", help="run an embedded server until Ctrl+C")
     cmd.add_argument("--port", type=_port, help="TCP port (default: a free one)")
     cmd.add_argument("--cluster", action="store_true", help="run a local Redis Cluster")
-    cmd.add_argument("--masters", type=_count(1), help="cluster masters (default: 3)")
-    cmd.add_argument("--replicas", type=_count(0), help="cluster replicas (default: 0)")
+    cmd.add_argument("--masters", type=at_least(1), help="cluster masters (default: 3)")
+    cmd.add_argument("--replicas", type=at_least(0), help="cluster replicas (default: 0)")
     cmd.set_defaults(handler=_cmd_server)
 
 
@@ -169,115 +182,10 @@ def _add_demo(commands: Any, url: argparse.ArgumentParser) -> None:
 
 
 def _port(text: str) -> int:
-    value = _integer(text)
+    value = integer(text)
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"port must be in 1..65535, got {value}")
     return value
-
-
-def _count(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = _integer(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-
-
-# -- connecting ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """A connected server: its URL, a client (closed by `connected`) and who started it."""
-
-    url: str
-    client: Any
-    private: bool
-
-    @property
-    def shown(self) -> str:
-        """Return the URL with its password masked."""
-        return masked(self.url)
-
-
-@contextlib.contextmanager
-def connected(url: str | None, *, announce: bool = True) -> Iterator[Target]:
-    """Connect to *url*, else ``$REDIS_URL``, else a private server stopped on exit.
-
-    Connection failures inside the block become a `CliError` naming the URL.
-    """
-    url = url or os.environ.get("REDIS_URL") or None
-    with contextlib.ExitStack() as stack:
-        private = url is None
-        if url is None:
-            url = _start_private(stack, announce)
-        try:
-            client = stack.enter_context(contextlib.closing(open_client(url)))
-            yield Target(url, client, private)
-        except _UNREACHABLE as exc:
-            raise CliError(f"cannot reach {masked(url)}: {exc}") from None
-
-
-def _start_private(stack: contextlib.ExitStack, announce: bool) -> str:
-    server = stack.enter_context(EmbeddedServer())
-    if announce:
-        what = f"{server.server_name} {server.version}"
-        _note(f"no --url or REDIS_URL: using a temporary {what} server at {server.url}")
-    return server.url
-
-
-def open_client(url: str) -> Any:
-    """Return a client for *url*: a `RedisCluster` when the server runs in cluster mode."""
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT)
-    except ValueError as exc:
-        raise CliError(f"invalid URL {masked(url)}: {exc}", EXIT_USAGE) from None
-    try:
-        cluster = _cluster_enabled(client)
-    except BaseException:
-        client.close()
-        raise
-    if not cluster:
-        return client
-    client.close()
-    return RedisCluster.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT)
-
-
-def _cluster_enabled(client: redis.Redis) -> bool:
-    """Ask the server whether it runs in cluster mode (connecting raises if it is down).
-
-    A refusal (BUSY while a script runs, NOPERM for INFO) means a standalone server
-    is there: ``scripts kill`` must still get through.
-    """
-    try:
-        return bool(client.info("cluster").get("cluster_enabled"))
-    except ResponseError:
-        return False
-
-
-def masked(url: str) -> str:
-    """Return *url* with its password (if any) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-    except ValueError:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
-
-
-def _note(message: str) -> None:
-    print(f"redlua: {message}", file=sys.stderr, flush=True)
 
 
 # -- redlua server -------------------------------------------------------------------------
@@ -321,14 +229,14 @@ def _announce_server(server: EmbeddedServer) -> None:
     if server.unix_url:
         print(server.unix_url)
     sys.stdout.flush()
-    _note(f"{server.server_name} {server.version} running (pid {server.pid}); Ctrl+C stops it")
+    note(f"{server.server_name} {server.version} running (pid {server.pid}); Ctrl+C stops it")
 
 
 def _announce_cluster(cluster: EmbeddedCluster) -> None:
     print(cluster.url, flush=True)
     ports = ", ".join(str(node.port) for node in cluster.nodes)
     what = f"{cluster.masters} masters and {cluster.replicas} replicas"
-    _note(f"cluster of {what} running on ports {ports}; Ctrl+C stops it")
+    note(f"cluster of {what} running on ports {ports}; Ctrl+C stops it")
 
 
 def _serve(stop: threading.Event, nodes: list[EmbeddedServer]) -> int:
@@ -338,7 +246,7 @@ def _serve(stop: threading.Event, nodes: list[EmbeddedServer]) -> int:
         if dead is not None:
             tail = dead.log_tail()
             return _fail(f"the server on port {dead.port} exited; its last log lines:\n{tail}", 1)
-    _note("stopping")
+    note("stopping")
     return 0
 
 
