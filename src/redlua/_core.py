@@ -24,6 +24,10 @@ Key = str | bytes
 Arg = str | bytes | int | float
 
 
+_KEY_TYPES = frozenset({str, bytes})
+_PLAIN_ARG_TYPES = frozenset({str, bytes, int})  # floats and subclasses take the full check
+
+
 def _identity(reply: Any) -> Any:
     return reply
 
@@ -68,16 +72,48 @@ class Call(Generic[T]):
             args = _as_tuple("args", args)
             object.__setattr__(self, "args", args)
         for i, key in enumerate(keys):
-            _check_key(i, key)
+            if type(key) not in _KEY_TYPES:  # exact types fast; anything else checked fully
+                _check_key(i, key)
         for i, arg in enumerate(args):
-            _check_arg(i, arg)
+            if type(arg) not in _PLAIN_ARG_TYPES:
+                _check_arg(i, arg)
         if self.script.contract is not None:
             self.script.contract.check(self.script.name, len(keys), len(args))
-        if self.cross_slot:  # a legacy key layout: standalone servers only
-            slot = key_slot(keys[0]) if keys else None
+        if not keys:
+            slot = None
+        elif self.cross_slot or len(keys) == 1:  # cross_slot: a legacy, standalone-only layout
+            slot = key_slot(keys[0])
         else:
-            slot = common_slot(keys) if keys else None
+            slot = common_slot(keys)
         object.__setattr__(self, "slot", slot)
+
+    @classmethod
+    def trusted(
+        cls,
+        script: Script,
+        keys: tuple[Key, ...],
+        args: tuple[Arg, ...],
+        decode: Callable[[Any], T],
+        slot: int | None,
+        *,
+        cross_slot: bool = False,
+    ) -> Call[T]:
+        """Make a call without checking it again: for builders that already did.
+
+        A recipe builder that checked its inputs, spelled its keys with one hash tag
+        and formatted its arguments as text passes *slot* itself; this skips the
+        per-call checks of the constructor (a few microseconds on the hot path).
+        Tests of each builder keep it honest.
+        """
+        call: Call[T] = object.__new__(cls)
+        put = object.__setattr__
+        put(call, "script", script)
+        put(call, "keys", keys)
+        put(call, "args", args)
+        put(call, "decode", decode)
+        put(call, "cross_slot", cross_slot)
+        put(call, "slot", slot)
+        return call
 
 
 def _as_tuple(what: str, value: object) -> tuple[Any, ...]:

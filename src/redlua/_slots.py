@@ -27,6 +27,13 @@ def _encode(key: str | bytes) -> bytes:
 
 def hash_tag(key: str | bytes) -> bytes:
     """Return the bytes of *key* that the cluster hashes (its tag, or all of it)."""
+    if type(key) is str:  # braces are ASCII: cut the text, then encode only the tag
+        start = key.find("{")
+        if start != -1:
+            end = key.find("}", start + 1)
+            if end > start + 1:
+                return key[start + 1 : end].encode()
+        return key.encode()
     raw = _encode(key)
     start = raw.find(b"{")
     if start != -1:
@@ -47,15 +54,35 @@ def common_slot(keys: Iterable[str | bytes]) -> int | None:
     Raise `CrossSlotError` naming two keys that differ, before anything is sent,
     so behaviour does not change when a deployment moves to a cluster.
     """
-    slot: int | None = None
-    first: str | bytes = b""
-    for key in keys:
+    keys = tuple(keys)
+    if not keys:
+        return None
+    shared = _shared_tag(keys)
+    if shared is not None:
+        return crc_hqx(shared, 0) % SLOTS
+    slot = key_slot(keys[0])
+    for key in keys[1:]:
         this = key_slot(key)
-        if slot is None:
-            slot, first = this, key
-        elif this != slot:
+        if this != slot:
             raise CrossSlotError(
-                f"keys {first!r} (slot {slot}) and {key!r} (slot {this}) are in different "
+                f"keys {keys[0]!r} (slot {slot}) and {key!r} (slot {this}) are in different "
                 "hash slots; give keys used together one {hash tag}"
             )
     return slot
+
+
+def _shared_tag(keys: tuple[str | bytes, ...]) -> bytes | None:
+    """Return the tag every key hashes by when they visibly share one, else None."""
+    lead = keys[0]
+    if type(lead) is str:  # fast path: keys that repeat the first key's "...{tag}" prefix
+        start = lead.find("{")
+        end = lead.find("}", start + 1) if start != -1 else -1
+        if end > start + 1:
+            prefix = lead[: end + 1]
+            for key in keys:
+                if type(key) is not str or not key.startswith(prefix):
+                    break
+            else:
+                return lead[start + 1 : end].encode()
+    tags = [hash_tag(key) for key in keys]
+    return tags[0] if tags.count(tags[0]) == len(tags) else None

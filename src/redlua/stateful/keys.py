@@ -31,8 +31,29 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_NAME = 512
 
 
+_FORBIDDEN: dict[str, re.Pattern[str]] = {}
+
+
+def _forbidden(reserved: str) -> re.Pattern[str]:
+    pattern = _FORBIDDEN.get(reserved)
+    if pattern is None:
+        pattern = re.compile("[{}" + re.escape(reserved) + "\x00-\x1f\x7f]")
+        _FORBIDDEN[reserved] = pattern
+    return pattern
+
+
 def check_name(what: str, value: object, *, reserved: str = "") -> str:
     """Return *value* as a key part, or raise `TypeError`/`ValueError` naming *what*."""
+    if (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_NAME
+        and not _forbidden(reserved).search(value)
+    ):
+        return value  # the hot path: one regex scan
+    return _check_name_slowly(what, value, reserved)
+
+
+def _check_name_slowly(what: str, value: object, reserved: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError(f"{what} must be a str (or an int for a uid), not {type(value).__name__}")
     if isinstance(value, int):

@@ -23,6 +23,7 @@ from typing import Any, Literal, NamedTuple, TypeVar
 
 from redlua._core import Call
 from redlua._registry import load_script
+from redlua._slots import key_slot
 from redlua.stateful.keys import KeySchema, check_name, check_pod
 
 T = TypeVar("T")
@@ -194,7 +195,11 @@ class LinkOps:
     ) -> Call[T]:
         spans_uid = len(keys) > 1  # link (+ version) and UID hash: two slots in slug
         cross = spans_uid and not self.schema.cluster_safe
-        return Call(load_script(name), keys, args, decode, cross_slot=cross)
+        # The names were checked and every key carries the UID's tag (sf) or is the
+        # link key (slug): the call needs no second check, only the first key's slot.
+        return Call.trusted(
+            load_script(name), keys, args, decode, key_slot(keys[0]), cross_slot=cross
+        )
 
     def _remove_mode_args(self) -> tuple[str, ...]:
         return () if self.remove_mode == "grace" else ("exact",)

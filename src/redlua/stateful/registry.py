@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
 from typing import Any
@@ -129,10 +129,14 @@ class PodView:
     service: str
     pods: tuple[PodState, ...]
     now_ms: int
+    _index: dict[int, PodState] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {p.pod: p for p in self.pods})
 
     def get(self, pod: int) -> PodState | None:
         """Return the state of *pod*, or None when the service has no such pod."""
-        return next((p for p in self.pods if p.pod == pod), None)
+        return self._index.get(pod)
 
     def alive(self) -> tuple[PodState, ...]:
         """Return the pods whose heartbeat is recent enough."""

@@ -31,10 +31,9 @@ import enum
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from redlua._core import Flow
+from redlua._core import Call, Flow
 from redlua.aio import AsyncEngine
 from redlua.engine import Engine
 from redlua.errors import NoPodAvailableError, PodUnavailableError
@@ -49,6 +48,28 @@ class DeadPodPolicy(enum.Enum):
 
     KEEP = "keep"  # raise PodUnavailableError; the pod is expected back (Java/Go behaviour)
     REASSIGN = "reassign"  # move the UID to a live pod once the old one is dead long enough
+
+
+class _Flight:
+    """One route in progress; the threads or tasks that ask for the same UID wait on it.
+
+    The event (or future) is made only when a second caller arrives, so a route
+    nobody else waits for costs no synchronisation object.
+    """
+
+    __slots__ = ("error", "event", "future", "pod")
+
+    def __init__(self) -> None:
+        self.pod = -1
+        self.error: BaseException | None = None
+        self.event: threading.Event | None = None
+        self.future: asyncio.Future[None] | None = None
+
+    def outcome(self) -> int:
+        """Return the routed pod, or raise the leader's error."""
+        if self.error is not None:
+            raise self.error
+        return self.pod
 
 
 class _Cached(NamedTuple):
@@ -143,13 +164,19 @@ class RouterCore:
     # -- caller side -----------------------------------------------------------------------
 
     def route_flow(self, uid: str | int, service: str) -> Flow[int]:
-        """Return the pod serving (*uid*, *service*), linking a new UID to a chosen pod."""
-        uid, service = str(uid), check_name("service", service, reserved="#")
-        hit = self.cached(uid, service)
-        if hit is not None:
-            return hit
-        view = yield from self.view(service)
-        linked: int | None = yield self.links.get_link(uid, service)
+        """Return the pod serving (*uid*, *service*), linking a new UID to a chosen pod.
+
+        The local cache is the caller's to consult first (`cached`): the flow always
+        asks the server.
+        """
+        lookup = self.links.get_link(uid, service)  # checks both names before any I/O
+        uid = str(uid)
+        seen = self._views.get(service)
+        if seen is not None and self._clock() - seen[1] < self.view_ttl:
+            view = seen[0]
+        else:
+            view = yield from self.view(service)
+        linked: int | None = yield lookup
         if linked is None:
             chosen = self._choose(uid, service, view)
             linked = yield self.links.set_link_if_absent(uid, service, chosen, self.temp_ttl)
@@ -218,25 +245,27 @@ class RouterCore:
             )
         return self.pod
 
-    def claim_flow(
+    def claim_call(
         self, uid: str | int, service: str, *, pod: int | None = None, ttl: int | None = None
-    ) -> Flow[Claim]:
-        """Link *uid* to this pod persistently unless another pod holds it persistently.
+    ) -> Call[Claim]:
+        """The call that links *uid* to this pod persistently (see `Router.claim`)."""
+        return self.links.claim(uid, service, self._me(pod), ttl)
 
-        The `Claim` says who owns it and carries the fencing token to pass to the
-        pod's state store.
-        """
-        result: Claim = yield self.links.claim(uid, service, self._me(pod), ttl)
+    def claimed(self, uid: str | int, service: str, result: Claim) -> Claim:
+        """Cache the owner a claim reported and return the claim."""
         self._remember(str(uid), service, result.owner)
         return result
 
-    def release_flow(
+    def release_call(
         self, uid: str | int, service: str, *, pod: int | None = None, grace: int | None = 60
-    ) -> Flow[bool]:
-        """Drop this pod's link, kept *grace* seconds as a temporary link; False if not ours."""
-        released, _version = yield self.links.release(uid, service, self._me(pod), grace)
+    ) -> Call[tuple[bool, int]]:
+        """The call that drops this pod's link (see `Router.release`)."""
+        return self.links.release(uid, service, self._me(pod), grace)
+
+    def released(self, uid: str | int, service: str, result: tuple[bool, int]) -> bool:
+        """Forget the cached pod after a release and say whether it was ours."""
         self.forget(str(uid), service)
-        return bool(released)
+        return bool(result[0])
 
 
 class Router(RouterCore):
@@ -248,39 +277,52 @@ class Router(RouterCore):
         super().__init__(schema, **options)
         self.engine = engine
         self._lock = threading.Lock()
-        self._inflight: dict[tuple[str, str], Future[int]] = {}
+        self._flights: dict[tuple[str, str], _Flight] = {}
 
     def route(self, uid: str | int, service: str) -> int:
         """Return the pod serving (*uid*, *service*); see the module's docstring."""
         key = (str(uid), service)
-        hit = self._cache.get(key)
-        if hit is not None and self.cached(*key) is not None:
-            return hit.pod
+        hit = self.cached(*key)
+        if hit is not None:
+            return hit
         with self._lock:
-            shared = self._inflight.get(key)
-            if shared is None:
-                self._inflight[key] = mine = Future[int]()
-        if shared is not None:
-            return shared.result()
+            flight = self._flights.get(key)
+            if flight is None:
+                self._flights[key] = mine = _Flight()
+            elif flight.event is None:
+                flight.event = threading.Event()
+        if flight is not None:  # another thread routes this UID: wait for its answer
+            cast("threading.Event", flight.event).wait()
+            return flight.outcome()
         try:
-            pod = self.engine.drive(self.route_flow(uid, service))
+            mine.pod = self.engine.drive(self.route_flow(uid, service))
         except BaseException as exc:
-            mine.set_exception(exc)
+            mine.error = exc
             raise
-        else:
-            mine.set_result(pod)
-            return pod
         finally:
             with self._lock:
-                del self._inflight[key]
+                del self._flights[key]
+                if mine.event is not None:
+                    mine.event.set()
+        return mine.pod
 
-    def claim(self, uid: str | int, service: str, **kw: Any) -> Claim:
-        """Claim (*uid*, *service*) for this pod; see `RouterCore.claim_flow`."""
-        return self.engine.drive(self.claim_flow(uid, service, **kw))
+    def claim(
+        self, uid: str | int, service: str, *, pod: int | None = None, ttl: int | None = None
+    ) -> Claim:
+        """Link *uid* to this pod persistently unless another pod holds it persistently.
 
-    def release(self, uid: str | int, service: str, **kw: Any) -> bool:
-        """Release (*uid*, *service*) if this pod holds it; see `RouterCore.release_flow`."""
-        return self.engine.drive(self.release_flow(uid, service, **kw))
+        The `Claim` says who owns it and carries the fencing token to pass to the
+        pod's state store; *pod* defaults to the router's own.
+        """
+        result = self.engine.run(self.claim_call(uid, service, pod=pod, ttl=ttl))
+        return self.claimed(uid, service, result)
+
+    def release(
+        self, uid: str | int, service: str, *, pod: int | None = None, grace: int | None = 60
+    ) -> bool:
+        """Drop this pod's link, kept *grace* seconds as a temporary link; False if not ours."""
+        result = self.engine.run(self.release_call(uid, service, pod=pod, grace=grace))
+        return self.released(uid, service, result)
 
 
 class AsyncRouter(RouterCore):
@@ -291,35 +333,46 @@ class AsyncRouter(RouterCore):
             raise TypeError("AsyncRouter needs an AsyncEngine (use Router with an Engine)")
         super().__init__(schema, **options)
         self.engine = engine
-        self._inflight_tasks: dict[tuple[str, str], asyncio.Future[int]] = {}
+        self._flights: dict[tuple[str, str], _Flight] = {}
 
     async def route(self, uid: str | int, service: str) -> int:
         """Return the pod serving (*uid*, *service*); see the module's docstring."""
         key = (str(uid), service)
-        hit = self._cache.get(key)
-        if hit is not None and self.cached(*key) is not None:
-            return hit.pod
-        shared = self._inflight_tasks.get(key)
-        if shared is not None:
-            return await asyncio.shield(shared)
-        mine: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._inflight_tasks[key] = mine
+        hit = self.cached(*key)
+        if hit is not None:
+            return hit
+        flight = self._flights.get(key)
+        if flight is not None:  # another task routes this UID: wait for its answer
+            if flight.future is None:
+                flight.future = asyncio.get_running_loop().create_future()
+            await asyncio.shield(flight.future)
+            return flight.outcome()
+        self._flights[key] = mine = _Flight()
         try:
-            pod = await self.engine.drive(self.route_flow(uid, service))
+            mine.pod = await self.engine.drive(self.route_flow(uid, service))
         except BaseException as exc:
-            mine.set_exception(exc)
-            mine.exception()  # consumed here; waiters get it too
+            mine.error = exc
             raise
-        else:
-            mine.set_result(pod)
-            return pod
         finally:
-            del self._inflight_tasks[key]
+            del self._flights[key]
+            if mine.future is not None:
+                mine.future.set_result(None)
+        return mine.pod
 
-    async def claim(self, uid: str | int, service: str, **kw: Any) -> Claim:
-        """Claim (*uid*, *service*) for this pod; see `RouterCore.claim_flow`."""
-        return await self.engine.drive(self.claim_flow(uid, service, **kw))
+    async def claim(
+        self, uid: str | int, service: str, *, pod: int | None = None, ttl: int | None = None
+    ) -> Claim:
+        """Link *uid* to this pod persistently unless another pod holds it persistently.
 
-    async def release(self, uid: str | int, service: str, **kw: Any) -> bool:
-        """Release (*uid*, *service*) if this pod holds it; see `RouterCore.release_flow`."""
-        return await self.engine.drive(self.release_flow(uid, service, **kw))
+        The `Claim` says who owns it and carries the fencing token to pass to the
+        pod's state store; *pod* defaults to the router's own.
+        """
+        result = await self.engine.run(self.claim_call(uid, service, pod=pod, ttl=ttl))
+        return self.claimed(uid, service, result)
+
+    async def release(
+        self, uid: str | int, service: str, *, pod: int | None = None, grace: int | None = 60
+    ) -> bool:
+        """Drop this pod's link, kept *grace* seconds as a temporary link; False if not ours."""
+        result = await self.engine.run(self.release_call(uid, service, pod=pod, grace=grace))
+        return self.released(uid, service, result)
