@@ -288,3 +288,13 @@ def test_a_pod_that_just_came_up_is_seen(make_router: Any, r: redis.Redis) -> No
     beat(router.eng, 7)
     r.set(SCHEMA.link_key("u7", SVC), "7")
     assert router.route("u7", SVC) == 7
+
+
+def test_new_uid_with_a_fresh_view_reads_its_link_once(make_router: Any) -> None:
+    """With a fresh view, a new UID costs one lookup and one SetLinkIfAbsent, not two lookups."""
+    router = make_router(view_ttl=3600)
+    beat(router.eng, 0)
+    router.route("warm", SVC)
+    before = router.eng.stats()["stateful_get_link"].calls
+    router.route("fresh-uid", SVC)
+    assert router.eng.stats()["stateful_get_link"].calls == before + 1

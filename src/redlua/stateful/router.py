@@ -72,6 +72,13 @@ class _Flight:
         return self.pod
 
 
+class _Unknown:
+    """The link has not been read yet (None would mean: read, and there is none)."""
+
+
+_UNKNOWN = _Unknown()
+
+
 class _Cached(NamedTuple):
     pod: int
     until: float
@@ -163,11 +170,31 @@ class RouterCore:
 
     # -- caller side -----------------------------------------------------------------------
 
-    def route_flow(self, uid: str | int, service: str) -> Flow[int]:
+    def quick_lookup(self, uid: str | int, service: str) -> Call[int | None] | None:
+        """Return the link lookup when one round trip may settle the route, else None.
+
+        While the service's view is fresh, a route whose link points at a routable
+        pod needs only this call (see `settle`); anything else takes `route_flow`.
+        """
+        lookup = self.links.get_link(uid, service)  # checks both names before any I/O
+        seen = self._views.get(service)
+        if seen is None or self._clock() - seen[1] >= self.view_ttl:
+            return None
+        return lookup
+
+    def settle(self, uid: str | int, service: str, linked: int | _Unknown | None) -> int | None:
+        """Return and cache *linked* when it is a routable pod; None sends the route on."""
+        if isinstance(linked, int) and self._routable(service, linked, default=False):
+            return self._remember(str(uid), service, linked)
+        return None
+
+    def route_flow(
+        self, uid: str | int, service: str, known: int | _Unknown | None = _UNKNOWN
+    ) -> Flow[int]:
         """Return the pod serving (*uid*, *service*), linking a new UID to a chosen pod.
 
-        The local cache is the caller's to consult first (`cached`): the flow always
-        asks the server.
+        The local cache is the caller's to consult first (`cached`); *known* is the
+        link a `quick_lookup` just read, so the flow need not read it again.
         """
         lookup = self.links.get_link(uid, service)  # checks both names before any I/O
         uid = str(uid)
@@ -176,7 +203,7 @@ class RouterCore:
             view = seen[0]
         else:
             view = yield from self.view(service)
-        linked: int | None = yield lookup
+        linked: int | None = (yield lookup) if isinstance(known, _Unknown) else known
         if linked is None:
             chosen = self._choose(uid, service, view)
             linked = yield self.links.set_link_if_absent(uid, service, chosen, self.temp_ttl)
@@ -295,7 +322,14 @@ class Router(RouterCore):
             cast("threading.Event", flight.event).wait()
             return flight.outcome()
         try:
-            mine.pod = self.engine.drive(self.route_flow(uid, service))
+            known: int | _Unknown | None = _UNKNOWN
+            lookup = self.quick_lookup(uid, service)
+            if lookup is not None:
+                known = self.engine.run(lookup)
+            pod = self.settle(uid, service, known)
+            if pod is None:
+                pod = self.engine.drive(self.route_flow(uid, service, known))
+            mine.pod = pod
         except BaseException as exc:
             mine.error = exc
             raise
@@ -349,7 +383,14 @@ class AsyncRouter(RouterCore):
             return flight.outcome()
         self._flights[key] = mine = _Flight()
         try:
-            mine.pod = await self.engine.drive(self.route_flow(uid, service))
+            known: int | _Unknown | None = _UNKNOWN
+            lookup = self.quick_lookup(uid, service)
+            if lookup is not None:
+                known = await self.engine.run(lookup)
+            pod = self.settle(uid, service, known)
+            if pod is None:
+                pod = await self.engine.drive(self.route_flow(uid, service, known))
+            mine.pod = pod
         except BaseException as exc:
             mine.error = exc
             raise
