@@ -286,3 +286,37 @@ def test_register_from_a_file(engine: Any, r: redis.Redis, tmp_path: Any) -> Non
     assert script.numkeys == 1
     r.set("d", 21)
     assert engine.run_script("counter_double", ["d"]) == 42
+
+
+def test_wait_wakes_on_a_push_and_times_out(engine: Any, r: redis.Redis) -> None:
+    """A Wait step returns (key, value) when a list gets an element, None after its timeout."""
+    import threading
+    import time
+
+    from redlua import Wait
+
+    def flow() -> Any:
+        nothing = yield Wait(("{w}signal",), 0.05)
+        woken = yield Wait(("{w}signal", "{w}other"), 5.0)
+        return nothing, woken
+
+    timer = threading.Timer(0.2, lambda: r.rpush("{w}other", "go"))
+    timer.start()
+    started = time.monotonic()
+    nothing, woken = engine.drive(flow())
+    timer.join()
+    assert nothing is None
+    assert list(woken) == ["{w}other", "go"]
+    assert time.monotonic() - started < 3
+
+
+def test_wait_checks_its_input() -> None:
+    """Wait refuses no keys, keys in two slots and non-positive timeouts."""
+    from redlua import Wait
+
+    with pytest.raises(ValueError, match="at least one key"):
+        Wait((), 1)
+    with pytest.raises(CrossSlotError):
+        Wait(("a", "b"), 1)
+    with pytest.raises(ValueError, match="seconds"):
+        Wait(("a",), 0)

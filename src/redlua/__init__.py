@@ -12,7 +12,7 @@ recipes built on them. Start with `Engine` (sync) or `AsyncEngine` (asyncio)::
 
 from __future__ import annotations
 
-from ._core import Call, Flow, Sleep
+from ._core import Call, Flow, Sleep, Wait
 from ._lua import minify
 from ._policy import RetryPolicy
 from ._registry import load_script, shipped_scripts
@@ -84,4 +84,5 @@ __all__ = [
     "StaleIncarnationError",
     "UnknownScriptError",
     "Validation",
+    "Wait",
 ]

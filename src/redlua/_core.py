@@ -135,5 +135,35 @@ class Sleep:
             raise ValueError(f"seconds must be finite and >= 0, got {self.seconds!r}")
 
 
-Step = Call[Any] | Sleep
+@dataclass(frozen=True)
+class Wait:
+    """A pause inside a `Flow` that ends early when a list gets an element (BLPOP).
+
+    The engine pops from the first of *keys* that has an element, waiting at most
+    *seconds* (cut to the client's socket timeout), and sends the flow
+    ``(key, value)`` or ``None`` when nothing came. A recipe whose release pushes to
+    such a list wakes its waiters without polling; since a wake-up can be missed
+    (a dropped connection, a waiter that was not waiting yet), flows treat it as a
+    hint and keep a bounded timeout.
+    """
+
+    keys: tuple[Key, ...]
+    seconds: float
+    slot: int | None = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        keys = self.keys if isinstance(self.keys, tuple) else _as_tuple("keys", self.keys)
+        object.__setattr__(self, "keys", keys)
+        if not keys:
+            raise ValueError("Wait needs at least one key")
+        for i, key in enumerate(keys):
+            _check_key(i, key)
+        if isinstance(self.seconds, bool) or not isinstance(self.seconds, (int, float)):
+            raise TypeError("seconds must be a number")
+        if not (math.isfinite(self.seconds) and self.seconds > 0):
+            raise ValueError(f"seconds must be finite and > 0, got {self.seconds!r}")
+        object.__setattr__(self, "slot", common_slot(keys))
+
+
+Step = Call[Any] | Sleep | Wait
 Flow = Generator[Step, Any, T]

@@ -345,6 +345,15 @@ class EngineCore:
             return True
         raise from_reply(text) from None
 
+    @staticmethod
+    def wait_timeout(step: Any, conn: Any) -> str:
+        """Return BLPOP's timeout for *step*: its seconds, below the connection's socket timeout."""
+        seconds = float(step.seconds)
+        limit = getattr(conn, "socket_timeout", None)
+        if limit:
+            seconds = min(seconds, max(0.01, float(limit) * 0.8))
+        return f"{max(seconds, 0.001):.3f}"
+
     def decode_all(
         self, calls: list[Call[Any]], replies: list[Any], return_exceptions: bool
     ) -> list[Any]:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 from redis.exceptions import BusyLoadingError, ResponseError
 
 from ._atransport import Node, transport_for
-from ._core import Call, Flow, Sleep
+from ._core import Call, Flow, Sleep, Wait
 from ._engine_core import CONNECTION_ERRORS, Act, EngineCore, Outcome, Step, reply_text
 from ._policy import Budget, RetryPolicy
 from ._report import Profile, Validation, check_iterations, profile_result, validation
@@ -243,7 +243,7 @@ class AsyncEngine(EngineCore):
     # -- flows -----------------------------------------------------------------------------
 
     async def drive(self, flow: Flow[T]) -> T:
-        """Run a generator of `Call` and `Sleep` steps and return its final value.
+        """Run a generator of `Call`, `Sleep` and `Wait` steps and return its final value.
 
         Each call's decoded reply is sent back into the flow; an error is thrown
         into it, so a flow may catch what it expects.
@@ -257,12 +257,35 @@ class AsyncEngine(EngineCore):
                 if isinstance(step, Sleep):
                     await asyncio.sleep(step.seconds)
                     continue
+                if isinstance(step, Wait):
+                    reply = await self._wait(step)
+                    continue
                 try:
                     reply = await self.run(step)
                 except Exception as exc:  # noqa: BLE001 - thrown into the flow
                     error = exc
         except StopIteration as done:
             return cast("T", done.value)
+
+    async def _wait(self, step: Wait) -> Any:
+        node = self._t.node_for(step.slot)
+        try:
+            conn = await self._t.acquire(node)
+        except CONNECTION_ERRORS:
+            await asyncio.sleep(
+                min(step.seconds, 0.05)
+            )  # the server is away: a short pause, no wake-up
+            return None
+        try:
+            await conn.send_command("BLPOP", *step.keys, self.wait_timeout(step, conn))
+            return await conn.read_response()
+        except BaseException as exc:
+            await conn.disconnect()
+            if isinstance(exc, CONNECTION_ERRORS):
+                return None  # a wake-up is a hint: the flow tries again anyway
+            raise
+        finally:
+            await self._t.release(node, conn)
 
     # -- script management -----------------------------------------------------------------
 

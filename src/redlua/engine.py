@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 
 from redis.exceptions import BusyLoadingError, ResponseError
 
-from ._core import Call, Flow, Sleep
+from ._core import Call, Flow, Sleep, Wait
 from ._engine_core import CONNECTION_ERRORS, Act, EngineCore, Outcome, Step, reply_text
 from ._policy import Budget, RetryPolicy
 from ._report import Profile, Validation, check_iterations, profile_result, validation
@@ -239,7 +239,7 @@ class Engine(EngineCore):
     # -- flows -----------------------------------------------------------------------------
 
     def drive(self, flow: Flow[T]) -> T:
-        """Run a generator of `Call` and `Sleep` steps and return its final value.
+        """Run a generator of `Call`, `Sleep` and `Wait` steps and return its final value.
 
         Each call's decoded reply is sent back into the flow; an error is thrown
         into it, so a flow may catch what it expects.
@@ -253,12 +253,33 @@ class Engine(EngineCore):
                 if isinstance(step, Sleep):
                     time.sleep(step.seconds)
                     continue
+                if isinstance(step, Wait):
+                    reply = self._wait(step)
+                    continue
                 try:
                     reply = self.run(step)
                 except Exception as exc:  # noqa: BLE001 - thrown into the flow
                     error = exc
         except StopIteration as done:
             return cast("T", done.value)
+
+    def _wait(self, step: Wait) -> Any:
+        node = self._t.node_for(step.slot)
+        try:
+            conn = self._t.acquire(node)
+        except CONNECTION_ERRORS:
+            time.sleep(min(step.seconds, 0.05))  # the server is away: a short pause, no wake-up
+            return None
+        try:
+            conn.send_command("BLPOP", *step.keys, self.wait_timeout(step, conn))
+            return conn.read_response()
+        except BaseException as exc:
+            conn.disconnect()
+            if isinstance(exc, CONNECTION_ERRORS):
+                return None  # a wake-up is a hint: the flow tries again anyway
+            raise
+        finally:
+            self._t.release(node, conn)
 
     # -- script management -----------------------------------------------------------------
 
