@@ -86,3 +86,28 @@ def test_first_operation_atomic_on_6_2(client: redis.Redis) -> None:
     calls = [Call(INCR, ("{f}n",), (1,)), Call(GET, ("{f}k",))]
     assert Engine(client).run_many(calls, atomic=True) == [1, "v"]
     assert client.get("{f}n") == "1"  # ran exactly once
+
+
+def test_concurrent_first_loads_on_6_2(client: redis.Redis, legacy: EmbeddedServer) -> None:
+    """Threads loading a shebang script at once on 6.2 all fall back to the blanked body."""
+    import threading
+
+    engine = Engine(legacy.client(db=9, decode_responses=True, max_connections=16))
+    client.set("k", "v")
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def go() -> None:
+        barrier.wait()
+        try:
+            assert engine.run(Call(GET, ("k",))) == "v"
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine.client.close()
+    assert errors == []

@@ -152,10 +152,14 @@ class EngineCore:
         name = "EVALSHA_RO" if script.read_only and not self._no_ro else "EVALSHA"
         return (name, script.sha, len(call.keys), *call.keys, *call.args)
 
-    def on_load_error(self, script: Script, exc: RedisError) -> bool:
-        """Decide after a failed SCRIPT LOAD: True to load again (legacy body), else raise."""
+    def on_load_error(self, script: Script, exc: RedisError, sent: str) -> bool:
+        """Decide after SCRIPT LOAD of *sent* failed: True to load again (legacy body), else raise.
+
+        Decided on the body that was sent, not on the engine's flag: threads that
+        loaded the shebang body at once all get to retry, whichever flipped the flag.
+        """
         text = reply_text(exc)
-        if not self._legacy and script.source.startswith("#!") and "near '#'" in text:
+        if sent.startswith("#!") and "near '#'" in text:
             self._legacy = True  # Redis 6: no shebangs; blank the line, keep numbering
             self._shebangs = False
             return True
@@ -186,16 +190,16 @@ class EngineCore:
         return next(([c.script] for c in calls if c.script.source.startswith("#!")), [])
 
     def note_loads(
-        self, node: str, scripts: list[Script], outcomes: list[Outcome]
+        self, node: str, loads: list[tuple[Script, str]], outcomes: list[Outcome]
     ) -> dict[str, BaseException]:
         """Record the SCRIPT LOAD replies that led a batch; return failures by script sha."""
         failed: dict[str, BaseException] = {}
-        for script, out in zip(scripts, outcomes, strict=True):
+        for (script, sent), out in zip(loads, outcomes, strict=True):
             if out.error is None:
                 self.note_loaded(node, script)
             elif isinstance(out.error, ResponseError):
                 try:
-                    self.on_load_error(script, out.error)  # True: load the legacy body next round
+                    self.on_load_error(script, out.error, sent)  # True: the legacy body next
                 except RedluaError as exc:
                     failed[script.sha] = exc
         return failed

@@ -111,12 +111,13 @@ class AsyncEngine(EngineCore):
 
     async def _load(self, node: Node, script: Script) -> None:
         while True:
+            body = self.body(script)
             try:
-                await self._t.execute(node, "SCRIPT", "LOAD", self.body(script))
+                await self._t.execute(node, "SCRIPT", "LOAD", body)
                 self.note_loaded(self._t.describe(node), script)
                 return
             except ResponseError as exc:
-                if not self.on_load_error(script, exc):
+                if not self.on_load_error(script, exc, body):
                     raise
 
     # -- batches ---------------------------------------------------------------------------
@@ -157,8 +158,8 @@ class AsyncEngine(EngineCore):
         where = self._t.describe(node)
         budgets: dict[int, Budget] = {}
         while todo:
-            loads = self.missing(where, (batch[i] for i in todo))
-            commands = [("SCRIPT", "LOAD", self.body(s)) for s in loads]
+            loads = [(s, self.body(s)) for s in self.missing(where, (batch[i] for i in todo))]
+            commands = [("SCRIPT", "LOAD", body) for _, body in loads]
             commands += [self.command(batch[i]) for i in todo]
             started = time.perf_counter()
             outcomes = await self._attempt_many(node, commands)

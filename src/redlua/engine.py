@@ -107,12 +107,13 @@ class Engine(EngineCore):
 
     def _load(self, node: Node, script: Script) -> None:
         while True:
+            body = self.body(script)
             try:
-                self._t.execute(node, "SCRIPT", "LOAD", self.body(script))
+                self._t.execute(node, "SCRIPT", "LOAD", body)
                 self.note_loaded(self._t.describe(node), script)
                 return
             except ResponseError as exc:
-                if not self.on_load_error(script, exc):
+                if not self.on_load_error(script, exc, body):
                     raise
 
     # -- batches ---------------------------------------------------------------------------
@@ -153,8 +154,8 @@ class Engine(EngineCore):
         where = self._t.describe(node)
         budgets: dict[int, Budget] = {}
         while todo:
-            loads = self.missing(where, (batch[i] for i in todo))
-            commands = [("SCRIPT", "LOAD", self.body(s)) for s in loads]
+            loads = [(s, self.body(s)) for s in self.missing(where, (batch[i] for i in todo))]
+            commands = [("SCRIPT", "LOAD", body) for _, body in loads]
             commands += [self.command(batch[i]) for i in todo]
             started = time.perf_counter()
             outcomes = self._attempt_many(node, commands)
