@@ -288,10 +288,51 @@ async def measure_async(case: AsyncCase, settings: Settings) -> Result:
     )
 
 
+# -- tables: measurements that are not a paired ratio -------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """How big the multi-process scenarios are: *runs* repetitions, *ops* per worker.
+
+    ``runs=0`` skips them. A table builder reads what applies to it and ignores the rest.
+    """
+
+    runs: int = 3
+    ops: int = 200
+    workers: int = 8
+
+    def __post_init__(self) -> None:
+        if self.runs < 0 or self.ops < 1 or self.workers < 1:
+            raise ValueError(
+                f"need runs >= 0, ops >= 1 and workers >= 1, got {self.runs}, {self.ops},"
+                f" {self.workers}"
+            )
+
+
+@dataclass(frozen=True)
+class Table:
+    """A report section that is not a paired ratio (a wall time, a memory footprint).
+
+    *markdown* is printed under a ``### name`` heading, *data* goes to the JSON
+    as is, and *missed* names the targets the table missed (for ``--strict``).
+    """
+
+    name: str
+    markdown: str
+    data: dict[str, Any]
+    missed: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready table."""
+        return {"name": self.name, "missed": list(self.missed), "data": self.data}
+
+
 # -- suites --------------------------------------------------------------------------------
 
 SyncBuilder = Callable[[Target], AbstractContextManager[list[Case]]]
 AsyncBuilder = Callable[[Target], AbstractAsyncContextManager[list[AsyncCase]]]
+TableBuilder = Callable[[Target, Scenario, Callable[[str], bool]], Iterator[Table]]
 
 
 @dataclass(frozen=True)
@@ -300,11 +341,14 @@ class Suite:
 
     *sync* is a context manager factory yielding `Case`s; *async_* an async one
     yielding `AsyncCase`s, entered inside the event loop that measures them.
+    *tables* yields `Table`s (run after the suite's paired rows), each skipped
+    unless the name filter it is given accepts its name.
     """
 
     name: str
     sync: SyncBuilder | None = None
     async_: AsyncBuilder | None = None
+    tables: TableBuilder | None = None
 
 
 def run_suite(
@@ -325,3 +369,11 @@ async def _collect(
 ) -> list[Result]:
     async with build(target) as cases:
         return [await measure_async(case, settings) for case in cases if wanted(case.name)]
+
+
+def run_tables(
+    suite: Suite, target: Target, scenario: Scenario, wanted: Callable[[str], bool]
+) -> Iterator[Table]:
+    """Yield the tables of *suite* whose name *wanted* accepts (none without a builder)."""
+    if suite.tables is not None:
+        yield from suite.tables(target, scenario, wanted)

@@ -1,11 +1,13 @@
 """Run the paired-slice benchmarks and write ``bench/results/``.
 
     python bench/run.py [--url URL] [--cycles N] [--slice S] [--only NAME] [--unix] [--out DIR]
+                        [--contended-runs N] [--contended-ops N]
 
 Without ``--url`` a private server (`redlua.EmbeddedServer`) is started on a
 free port and stopped at the end; a system server is used only when its URL is
-passed explicitly. Prints a markdown table and writes ``<out>/<timestamp>.json``
-(every slice's rate) and ``<out>/latest.md``.
+passed explicitly. Prints a markdown table (then any suite's extra tables, such
+as the contended-lock wall times) and writes ``<out>/<timestamp>.json`` (every
+slice's rate) and ``<out>/latest.md``.
 """
 
 from __future__ import annotations
@@ -33,15 +35,27 @@ sys.path[:0] = [str(BENCH), str(ROOT / "src")]  # this checkout's redlua, not an
 
 import redis  # noqa: E402
 
-from harness import Result, Settings, Suite, Target, run_suite  # noqa: E402
+from harness import (  # noqa: E402
+    Result,
+    Scenario,
+    Settings,
+    Suite,
+    Table,
+    Target,
+    run_suite,
+    run_tables,
+)
+
+SMOKE_CYCLES = 10  # runs with fewer cycles (the CI smoke) shrink the multi-process scenarios
 
 
 def suites() -> list[Suite]:
     """Return every suite, in the order its rows appear; add new case modules here."""
     import cases_engine
+    import cases_locks
     import cases_stateful
 
-    return [cases_engine.SUITE, cases_stateful.SUITE]
+    return [cases_engine.SUITE, cases_stateful.SUITE, cases_locks.SUITE]
 
 
 # -- machine facts ---------------------------------------------------------------------------
@@ -140,7 +154,7 @@ def _ops(value: float) -> str:
 def table(results: list[Result]) -> str:
     """Return the markdown table of *results*, one row per case, then each case's meaning."""
     lines = [
-        "| case | redlua ops/s | baseline ops/s | ratio (median) | IQR | target | result |",
+        "| case | candidate ops/s | baseline ops/s | ratio (median) | IQR | target | result |",
         "|---|---:|---:|---:|---|---:|---|",
     ]
     for r in results:
@@ -154,6 +168,19 @@ def table(results: list[Result]) -> str:
     lines.append("")
     lines += [f"- `{r.name}`: {r.note}" for r in results]
     return "\n".join(lines)
+
+
+def tables_text(tables: list[Table]) -> str:
+    """Return each extra table under a ``### name`` heading."""
+    return "\n\n".join(f"### {t.name}\n\n{t.markdown}" for t in tables)
+
+
+def scenario_for(args: argparse.Namespace) -> Scenario:
+    """Return the multi-process scenario size: the flags, else full or (short runs) smoke."""
+    smoke = args.cycles < SMOKE_CYCLES
+    runs = args.contended_runs if args.contended_runs is not None else (1 if smoke else 3)
+    ops = args.contended_ops if args.contended_ops is not None else (25 if smoke else 200)
+    return Scenario(runs=runs, ops=ops)
 
 
 def facts_lines(facts: dict[str, Any], settings: Settings, steal: float | None) -> str:
@@ -191,6 +218,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--decode-responses", action="store_true", help="decode replies to str")
     p.add_argument("--out", type=Path, default=BENCH / "results", help="results directory")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    p.add_argument(
+        "--contended-runs",
+        type=int,
+        metavar="N",
+        help="runs of the multi-process contended-lock scenario, 0 skips it"
+        f" (default 3; 1 when --cycles < {SMOKE_CYCLES})",
+    )
+    p.add_argument(
+        "--contended-ops",
+        type=int,
+        metavar="N",
+        help=f"increments per worker in that scenario (default 200; 25 when --cycles <"
+        f" {SMOKE_CYCLES})",
+    )
     args = p.parse_args(argv)
     if args.unix and args.url:
         p.error("--unix starts a private server's socket; with --url pass a unix:// URL instead")
@@ -226,12 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         settings = Settings(cycles=args.cycles, slice_s=args.slice, warmup_slices=args.warmup)
+        scenario = scenario_for(args)
     except ValueError as exc:
         print(f"run.py: {exc}", file=sys.stderr)
         return 2
     wanted = matcher(args.only)
     started = datetime.now(timezone.utc)
     results: list[Result] = []
+    tables: list[Table] = []
     with server_url(args) as url:
         target = Target(url=url, decode_responses=args.decode_responses)
         facts = machine_facts(target)
@@ -242,12 +285,17 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(result)
                 q1, q3 = result.iqr
                 print(f"  {result.name}: {result.ratio:.3f} [{q1:.3f}-{q3:.3f}]", file=sys.stderr)
+            for extra in run_tables(suite, target, scenario, wanted):
+                tables.append(extra)
+                print(f"  {extra.name}: done", file=sys.stderr)
         steal = steal_share(before, _cpu_times())
         elapsed = time.monotonic() - clock
-    if not results:
+    if not results and not tables:
         print(f"no case matches {args.only}", file=sys.stderr)
         return 2
-    report = table(results)
+    report = "\n\n".join(
+        part for part in (table(results) if results else "", tables_text(tables)) if part
+    )
     summary = facts_lines(facts, settings, steal)
     print(report)
     print()
@@ -259,9 +307,11 @@ def main(argv: list[str] | None = None) -> int:
         "argv": sys.argv[1:] if argv is None else argv,
         "elapsed_s": round(elapsed, 2),
         "settings": asdict(settings),
+        "scenario": asdict(scenario),
         "cpu_steal": steal,
         "facts": facts,
         "results": [r.as_dict() for r in results],
+        "tables": [t.as_dict() for t in tables],
     }
     (args.out / f"{stamp}.json").write_text(json.dumps(document, indent=2) + "\n")
     (args.out / "latest.md").write_text(
@@ -270,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         "ratios (each cycle: candidate slice ÷ mean of the baseline slices around it).\n"
     )
     missed = [r.name for r in results if r.passed is False]
+    missed += [f"{t.name}: {m}" for t in tables for m in t.missed]
+    if missed:
+        print(f"missed: {'; '.join(missed)}", file=sys.stderr)
     return 1 if args.strict and missed else 0
 
 

@@ -9,12 +9,14 @@ The hierarchy::
     ├── ScriptReplyError                   a script refused: ``redis.error_reply('CODE detail')``
     │   ├── InvalidArgumentError (ValueError)   code INVALID_ARGUMENT
     │   ├── CorruptDataError               code CORRUPT_DATA: a key holds what no script wrote
+    │   ├── NotOwnerError                  code NOT_OWNER: the caller does not hold that lock
     │   └── StaleIncarnationError          code STALE_INCARNATION: another live process is that pod
     ├── ServerError                        the server refused or failed the command (``.code``)
     │   ├── ServerBusyError                BUSY: another script runs past busy-reply-threshold
     │   └── ScriptError                    the script raised: Lua runtime error, failing redis.call
     │       ├── ScriptCompileError         the source does not compile
     │       └── ScriptKilledError          stopped by SCRIPT KILL
+    ├── LockLostError                      a held lock was found gone or taken (``assert_held``)
     ├── NoPodAvailableError                no pod of a service can take a new UID
     ├── PodUnavailableError                a UID is linked to a pod that is down
     ├── ConnectionFailedError              no connection could be made; the script did not run
@@ -76,6 +78,14 @@ class CorruptDataError(ScriptReplyError):
     """A key holds what no script wrote, e.g. a non-numeric version (code ``CORRUPT_DATA``)."""
 
 
+class NotOwnerError(ScriptReplyError):
+    """The caller does not hold the lock it tried to release or extend (code ``NOT_OWNER``).
+
+    Nothing changed. The lock server-side is free, expired or another owner's; raised
+    also without any I/O when another thread or task than the owner asks.
+    """
+
+
 class ServerError(RedluaError):
     """The server refused or failed a command; ``code`` is the reply's first word."""
 
@@ -123,6 +133,15 @@ class ScriptKilledError(ScriptError):
     """The script was stopped by ``SCRIPT KILL`` (it had written nothing)."""
 
 
+class LockLostError(RedluaError):
+    """A lock this owner held was found gone or taken by another owner.
+
+    Raised by ``assert_held()`` (and by nesting a lost reentrant hold) once a renewal
+    or an extend learned it from the server, or once its ttl ran out unrenewed; the
+    work the lock guarded may overlap another holder's.
+    """
+
+
 class NoPodAvailableError(RedluaError):
     """No pod of the service is alive, ready and below its capacity: a new UID has nowhere to go."""
 
@@ -163,6 +182,7 @@ _BY_CODE: dict[str, type[ScriptReplyError]] = {
     "INVALID_ARGUMENT": InvalidArgumentError,
     "CORRUPT_DATA": CorruptDataError,
     "STALE_INCARNATION": StaleIncarnationError,
+    "NOT_OWNER": NotOwnerError,
 }
 
 _SERVER_CODES = frozenset(

@@ -1,0 +1,12 @@
+#!lua flags=no-writes
+--[[
+  Read a fenced resource and the last fencing token seen for it.
+
+  KEYS[1]  the resource: a string key
+  KEYS[2]  the last fencing token seen for the resource (a decimal string)
+
+  Returns  {value or false, the last token seen as a decimal string, "0" for none}.
+  Errors   none
+  Idempotent  yes
+]]
+return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]) or '0'}
