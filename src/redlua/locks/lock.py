@@ -32,6 +32,7 @@ import math
 import secrets
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, ClassVar
@@ -87,7 +88,7 @@ def _check_timeout(blocking: object, timeout: object) -> None:
         raise ValueError("a timeout makes no sense with blocking=False")
 
 
-class LockCore:
+class LockCore(ABC):
     """What `Lock` and `AsyncLock` share: settings, holds, calls and flows; no I/O.
 
     *name* is checked and spelled into keys before any I/O (see `lock_keys`); *ttl*
@@ -151,9 +152,9 @@ class LockCore:
         return f"{type(self).__name__}({self.name!r}, ttl={self.ttl}{options})"
 
     @staticmethod
+    @abstractmethod
     def _current() -> object:
         """Return the caller's identity as an owner (a thread id, an asyncio task)."""
-        raise NotImplementedError
 
     # -- what the caller holds (no I/O) ------------------------------------------------------
 

@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 import weakref
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ RETRY_FRACTION = 0.25
 Batch = list[tuple["LockCore", "Hold"]]
 
 
-class RenewerCore:
+class RenewerCore(ABC):
     """The registered locks, the period and the batch: everything but the loop."""
 
     def __init__(self) -> None:
@@ -60,20 +61,21 @@ class RenewerCore:
             self._period = min(lock.ttl for lock in self._locks) / 3
         return self._period * RETRY_FRACTION if self._failed else self._period
 
+    @abstractmethod
     def add(self, lock: LockCore) -> None:
         """Renew *lock* from now on (starts the loop if none runs)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _stopped(self) -> None:
         """Forget the loop, which is about to end (called with the mutex held)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _started(self) -> None:
         """Start the loop (called with the mutex held, only when none runs)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _running(self) -> bool:
-        raise NotImplementedError
+        """Implemented by the sync and async subclasses."""
 
     def _register(self, lock: LockCore) -> bool:
         """Add *lock*, start the loop if none runs; True when it must shorten its period."""
