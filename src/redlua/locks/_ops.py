@@ -18,11 +18,12 @@ does not hold the lock, and nothing is swallowed into ``False``.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
+from redlua._checks import check_name as _check_name
+from redlua._checks import to_millis as _to_millis
 from redlua._core import Call
 from redlua._registry import load_script
 from redlua._slots import key_slot
@@ -42,23 +43,8 @@ _BAD_TOKEN = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def check_name(name: object, what: str = "name") -> str:
-    """Return *name* if it can name a lock, else raise `TypeError`/`ValueError` naming *what*.
-
-    ``{`` and ``}`` are refused: they would move the name's keys to another hash tag
-    (and let two names share keys); control characters have no place in keys.
-    """
-    if isinstance(name, str) and 0 < len(name) <= MAX_NAME and not _BAD_NAME.search(name):
-        return name
-    if not isinstance(name, str):
-        raise TypeError(f"{what} must be a str, not {type(name).__name__}")
-    if not name:
-        raise ValueError(f"{what} must not be empty")
-    if len(name) > MAX_NAME:
-        raise ValueError(f"{what} is longer than {MAX_NAME} characters")
-    bad = next((c for c in "{}" if c in name), None)
-    if bad is not None:
-        raise ValueError(f"{what} {name!r} contains {bad!r}, which would split its keys' slot")
-    raise ValueError(f"{what} {name!r} contains a control character")
+    """Return *name* if it can name a lock, else raise `TypeError`/`ValueError` naming *what*."""
+    return _check_name(what, name)
 
 
 def check_prefix(prefix: object) -> str:
@@ -89,14 +75,7 @@ def check_token(token: object) -> str:
 
 def to_millis(what: str, seconds: object) -> int:
     """Return *seconds* (a finite number > 0) as whole milliseconds >= 1, or raise naming *what*."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"{what} must be a number of seconds, not {type(seconds).__name__}")
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"{what} must be a finite number of seconds > 0, got {seconds!r}")
-    millis = max(1, round(seconds * 1000))
-    if millis > MAX_MILLIS:
-        raise ValueError(f"{what} is too long: {seconds!r} s (at most {MAX_MILLIS // 1000} s)")
-    return millis
+    return _to_millis(what, seconds, most=MAX_MILLIS)
 
 
 def check_flag(what: str, value: object) -> bool:

@@ -33,6 +33,9 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from redlua._checks import check_name as _check_name
+from redlua._checks import text as _text
+from redlua._checks import to_millis
 from redlua._core import Call, Flow, Wait
 from redlua._registry import load_script
 from redlua._slots import key_slot
@@ -64,17 +67,7 @@ class PermitLostError(RedluaError):
 
 def check_name(name: object) -> str:
     """Return *name* if it can name a semaphore, else raise naming the argument."""
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, not {type(name).__name__}")
-    if not 0 < len(name) <= MAX_NAME:
-        raise ValueError(f"name must be 1 to {MAX_NAME} characters, got {len(name)}")
-    bad = _BAD_NAME.search(name)
-    if bad is not None:
-        raise ValueError(
-            f"name {name!r} contains {bad.group()!r}: braces would move its keys to another "
-            "hash slot and control characters have no place in keys"
-        )
-    return name
+    return _check_name("name", name)
 
 
 def check_limit(limit: object) -> int:
@@ -88,14 +81,7 @@ def check_limit(limit: object) -> int:
 
 def ttl_ms(ttl: object, what: str = "ttl") -> int:
     """Return *ttl* seconds as whole milliseconds (at least 1), else raise naming *what*."""
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
-        raise TypeError(f"{what} must be a number of seconds, not {type(ttl).__name__}")
-    if not (math.isfinite(ttl) and ttl > 0):
-        raise ValueError(f"{what} must be a positive finite number of seconds, got {ttl!r}")
-    ms = round(ttl * 1000)
-    if not 1 <= ms <= MAX_TTL_MS:
-        raise ValueError(f"{what} must be from 0.001 to {MAX_TTL_MS / 1000:.0f} seconds")
-    return ms
+    return to_millis(what, ttl, most=MAX_TTL_MS)
 
 
 def check_permit(permit: object) -> str:
@@ -150,10 +136,6 @@ def _grant(reply: Any) -> Grant:
 
 def _flag(reply: Any) -> bool:
     return int(reply) > 0
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _holders(reply: Any) -> dict[str, float]:

@@ -24,52 +24,19 @@ place in keys, and ``#`` is reserved in service names for the version key.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-MAX_NAME = 512
-
-
-_FORBIDDEN: dict[str, re.Pattern[str]] = {}
-
-
-def _forbidden(reserved: str) -> re.Pattern[str]:
-    pattern = _FORBIDDEN.get(reserved)
-    if pattern is None:
-        pattern = re.compile("[{}" + re.escape(reserved) + "\x00-\x1f\x7f]")
-        _FORBIDDEN[reserved] = pattern
-    return pattern
+from redlua._checks import check_name as _check_name
 
 
 def check_name(what: str, value: object, *, reserved: str = "") -> str:
-    """Return *value* as a key part, or raise `TypeError`/`ValueError` naming *what*."""
-    if (
-        isinstance(value, str)
-        and 0 < len(value) <= MAX_NAME
-        and not _forbidden(reserved).search(value)
-    ):
-        return value  # the hot path: one regex scan
-    return _check_name_slowly(what, value, reserved)
+    """Return *value* as a key part, or raise `TypeError`/`ValueError` naming *what*.
 
-
-def _check_name_slowly(what: str, value: object, reserved: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise TypeError(f"{what} must be a str (or an int for a uid), not {type(value).__name__}")
-    if isinstance(value, int):
-        if what != "uid":
-            raise TypeError(f"{what} must be a str, not int")
+    A UID may also be an int (it is spelled in decimal).
+    """
+    if what == "uid" and isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not value:
-        raise ValueError(f"{what} must not be empty")
-    if len(value) > MAX_NAME:
-        raise ValueError(f"{what} is longer than {MAX_NAME} characters")
-    bad = next((c for c in "{}" + reserved if c in value), None)
-    if bad is not None:
-        raise ValueError(f"{what} {value!r} contains {bad!r}, which would make keys collide")
-    if _CONTROL.search(value):
-        raise ValueError(f"{what} {value!r} contains a control character")
-    return value
+    return _check_name(what, value, reserved=reserved)
 
 
 def check_pod(pod: object, what: str = "pod") -> int:

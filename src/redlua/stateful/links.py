@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, NamedTuple, TypeVar
 
+from redlua._checks import text as _text
 from redlua._core import Call
 from redlua._registry import load_script
 from redlua._slots import key_slot
@@ -96,16 +97,6 @@ def keep_arg(keep: object, what: str = "keep") -> str:
 
 
 # -- reply decoding ----------------------------------------------------------------------------
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    raise TypeError(f"unexpected reply element {value!r}")
 
 
 def _pod(value: Any) -> int | None:

@@ -29,12 +29,13 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
+from redlua._checks import to_millis
 from redlua._core import Call, Flow, Sleep
 from redlua.aio import AsyncEngine
 from redlua.engine import Engine
 from redlua.stateful.keys import KeySchema, check_name, check_pod
 from redlua.stateful.links import LinkOps
-from redlua.stateful.registry import PodView, Routing, heartbeat, pods, to_millis
+from redlua.stateful.registry import PodView, Routing, heartbeat, pods
 
 _log = logging.getLogger("redlua.stateful")
 

@@ -25,13 +25,14 @@ other format as not alive, never as an error.
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
 from typing import Any
 
+from redlua._checks import text as _text
+from redlua._checks import to_millis
 from redlua._core import Call
 from redlua._registry import load_script
 from redlua.stateful.keys import KeySchema, check_name, check_pod
@@ -158,10 +159,6 @@ class PodView:
         return state.effective_load
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 def _pairs(flat: Any) -> dict[str, str]:
     if isinstance(flat, dict):
         return {_text(k): _text(v) for k, v in flat.items()}
@@ -242,18 +239,6 @@ def decode_view(service: str, expire_ms: int, reply: Any) -> PodView:
 
 
 # -- argument checks -------------------------------------------------------------------------
-
-
-def to_millis(what: str, seconds: object) -> int:
-    """Return *seconds* (> 0) as whole milliseconds (at least 1), or raise naming *what*."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"{what} must be a number of seconds, not {type(seconds).__name__}")
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"{what} must be a number of seconds > 0, got {seconds!r}")
-    millis = max(1, round(seconds * 1000))
-    if millis > MAX_NUMBER:
-        raise ValueError(f"{what} is too long: {seconds!r} s")
-    return millis
 
 
 def _count(what: str, value: object) -> int:
