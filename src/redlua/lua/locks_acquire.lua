@@ -18,7 +18,7 @@
   Returns  {1, fencing token (0 without KEYS[2])} when taken;
            {0, the holder's PTTL in milliseconds (-1: no expiry)} when busy.
   Errors   CORRUPT_DATA when the lock key is not a string or the fencing counter holds no
-           integer (nothing is left written).
+           integer of at most 18 digits (checked before any write).
   Idempotent  no
 ]]
 local lock, token, mode = KEYS[1], ARGV[1], ARGV[3] or '0'
@@ -26,17 +26,18 @@ local value = token
 if mode == '2' then
   value = token .. '+'
 end
+local fence = KEYS[2]
+if fence then -- check the counter before writing anything
+  local seen = redis.pcall('GET', fence)
+  if type(seen) == 'table' or (seen and not (string.match(seen, '^%d+$') and #seen <= 18)) then
+    return redis.error_reply('CORRUPT_DATA ' .. fence .. ' holds no fencing counter')
+  end
+end
 if redis.call('SET', lock, value, 'NX', 'PX', ARGV[2]) then
-  local fence = KEYS[2]
   if not fence then
     return {1, 0}
   end
-  local n = redis.pcall('INCR', fence)
-  if type(n) == 'table' then -- undo the grant: nobody saw it, the script is atomic
-    redis.call('DEL', lock)
-    return redis.error_reply('CORRUPT_DATA ' .. fence .. ' holds no fencing counter')
-  end
-  return {1, n}
+  return {1, redis.call('INCR', fence)}
 end
 local held = redis.pcall('GET', lock)
 if type(held) ~= 'string' then
