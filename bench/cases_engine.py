@@ -6,6 +6,12 @@ sequentially, so one connection does all the work). Candidate and baseline
 share that client, hence the server, the transport and ``decode_responses``;
 they only write to different keys. Both sides are `functools.partial` objects,
 so neither pays for an extra Python frame the other does not.
+
+The ``run_functions`` rows compare the two engine modes on a shipped script
+(``counter_increment``, amount 1, no ceiling, no TTL): ``Engine(mode="functions")``
+(FCALL from the preloaded library) against ``Engine(mode="scripts")`` (EVALSHA of
+the preloaded script), both on the same client. Informational: they decide which
+mode is the default.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import redis
 import redis.asyncio as aredis
 
 from harness import AsyncCase, Case, Suite, Target
-from redlua import AsyncEngine, Call, Engine, Script
+from redlua import AsyncEngine, Call, Engine, Script, load_script
 
 SOURCE = "return redis.call('INCR', KEYS[1])"
 SCRIPT = Script.from_source("bench_incr", SOURCE)
@@ -28,6 +34,10 @@ CANDIDATE_KEY = "redlua:bench:engine:candidate"
 BASELINE_KEY = "redlua:bench:engine:baseline"
 CONTROL_KEY = "redlua:bench:engine:control"
 KEYS = (CANDIDATE_KEY, BASELINE_KEY, CONTROL_KEY)
+SHIPPED = load_script("counter_increment")
+FUNCTIONS_CALL: Call[Any] = Call(SHIPPED, (CANDIDATE_KEY + ":fn",), ("1", "", ""))
+SCRIPTS_CALL: Call[Any] = Call(SHIPPED, (BASELINE_KEY + ":fn",), ("1", "", ""))
+MODE_KEYS = (CANDIDATE_KEY + ":fn", BASELINE_KEY + ":fn")
 
 
 def _raw_pipeline(client: redis.Redis, transaction: bool) -> list[Any]:
@@ -51,7 +61,14 @@ def sync_cases(target: Target) -> Iterator[list[Case]]:
         engine = Engine(client)
         engine.register(SCRIPT.name, SCRIPT)
         engine.preload([SCRIPT])
-        client.delete(*KEYS)
+        functions, scripts = Engine(client, mode="functions"), Engine(client, mode="scripts")
+        functions.preload([SHIPPED])
+        scripts.preload([SHIPPED])
+        client.delete(*KEYS, *MODE_KEYS)
+        if (functions.run(FUNCTIONS_CALL), scripts.run(SCRIPTS_CALL)) != (1, 1):
+            raise AssertionError("the first counter_increment of each mode must return 1")
+        if functions.fallback is not None:
+            raise AssertionError(f"functions mode fell back to EVALSHA: {functions.fallback}")
         call: Call[Any] = Call(SCRIPT, (CANDIDATE_KEY,))
         calls = [call] * BATCH
         if int(engine.run(call)) != 1 or int(client.evalsha(SCRIPT.sha, 1, BASELINE_KEY)) != 1:
@@ -75,6 +92,13 @@ def sync_cases(target: Target) -> Iterator[list[Case]]:
                 note="Engine.run(call) vs client.evalsha(sha, 1, key)",
             ),
             Case(
+                name="engine.run_functions",
+                candidate=partial(functions.run, FUNCTIONS_CALL),
+                baseline=partial(scripts.run, SCRIPTS_CALL),
+                note="Engine(mode='functions').run vs Engine(mode='scripts').run,"
+                " shipped counter_increment (FCALL vs EVALSHA)",
+            ),
+            Case(
                 name="engine.run_many",
                 candidate=partial(engine.run_many, calls),
                 baseline=partial(_raw_pipeline, client, False),
@@ -94,7 +118,7 @@ def sync_cases(target: Target) -> Iterator[list[Case]]:
         ]
     finally:
         try:
-            client.delete(*KEYS)
+            client.delete(*KEYS, *MODE_KEYS)
         finally:
             client.close()
 
@@ -107,7 +131,16 @@ async def async_cases(target: Target) -> AsyncIterator[list[AsyncCase]]:
         engine = AsyncEngine(client)
         engine.register(SCRIPT.name, SCRIPT)
         await engine.preload([SCRIPT])
-        await client.delete(*KEYS)
+        functions = AsyncEngine(client, mode="functions")
+        scripts = AsyncEngine(client, mode="scripts")
+        await functions.preload([SHIPPED])
+        await scripts.preload([SHIPPED])
+        await client.delete(*KEYS, *MODE_KEYS)
+        firsts = await functions.run(FUNCTIONS_CALL), await scripts.run(SCRIPTS_CALL)
+        if firsts != (1, 1) or functions.fallback is not None:
+            raise AssertionError(
+                f"functions vs scripts first calls: {firsts}, {functions.fallback}"
+            )
         call: Call[Any] = Call(SCRIPT, (CANDIDATE_KEY,))
         first = await engine.run(call), await client.evalsha(SCRIPT.sha, 1, BASELINE_KEY)
         if tuple(int(v) for v in first) != (1, 1):
@@ -120,10 +153,17 @@ async def async_cases(target: Target) -> AsyncIterator[list[AsyncCase]]:
                 target=0.95,
                 note="await AsyncEngine.run(call) vs await client.evalsha(sha, 1, key)",
             ),
+            AsyncCase(
+                name="aio.run_functions",
+                candidate=partial(functions.run, FUNCTIONS_CALL),
+                baseline=partial(scripts.run, SCRIPTS_CALL),
+                note="AsyncEngine(mode='functions').run vs AsyncEngine(mode='scripts').run,"
+                " shipped counter_increment (FCALL vs EVALSHA)",
+            ),
         ]
     finally:
         try:
-            await client.delete(*KEYS)
+            await client.delete(*KEYS, *MODE_KEYS)
         finally:
             await client.aclose()
 

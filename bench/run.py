@@ -51,11 +51,25 @@ SMOKE_CYCLES = 10  # runs with fewer cycles (the CI smoke) shrink the multi-proc
 
 def suites() -> list[Suite]:
     """Return every suite, in the order its rows appear; add new case modules here."""
+    import cases_counters
     import cases_engine
+    import cases_inventory
+    import cases_ledger
     import cases_locks
+    import cases_ratelimit
     import cases_stateful
+    import cases_txn
 
-    return [cases_engine.SUITE, cases_stateful.SUITE, cases_locks.SUITE]
+    return [
+        cases_engine.SUITE,
+        cases_stateful.SUITE,
+        cases_locks.SUITE,
+        cases_ratelimit.SUITE,
+        cases_counters.SUITE,
+        cases_txn.SUITE,
+        cases_ledger.SUITE,
+        cases_inventory.SUITE,
+    ]
 
 
 # -- machine facts ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import redis
 import redis.cluster
 
 import redlua
-from redlua import _demo, _registry, cli
+from redlua import _demo, _demo_recipes, _registry, cli
 from redlua._script import Contract, Script
 from redlua.server import EmbeddedServer
 
@@ -420,9 +420,49 @@ def test_demo_failed_check_exits_1(
     assert client.keys("redlua:demo:*") == []
 
 
+def test_demo_every_scenario_on_the_test_server(server_url: str, r: redis.Redis) -> None:
+    """run_demo plays every scenario (each recipe's too) with no failure and leaves no key."""
+    assert {"locks and semaphores", "ledger", "inventory", "batches"} <= set(TITLES)
+    stream = io.StringIO()
+    with redis.Redis.from_url(server_url) as conn:
+        failed = _demo.run_demo(redlua.Engine(conn), stream, url=server_url, private=False)
+    out = stream.getvalue()
+    assert failed == 0, out
+    assert "FAILED" not in out
+    for number, title in enumerate(TITLES, 1):
+        assert f"[{number}/{len(TITLES)}] {title}\n" in out
+    assert f"all {len(TITLES)} scenarios passed" in out
+    assert r.keys("*") == []
+
+
+def test_demo_recipe_race_error_fails_the_scenario(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    client: redis.Redis,
+) -> None:
+    """An error in a recipe scenario's racing thread fails that scenario; the others still run."""
+
+    def crashing(engine: redlua.Engine, out: _demo.Narrator) -> None:
+        engine.client.set(out.key("written"), "1")
+        _demo_recipes.together(lambda i: 1 // (i - 3))  # thread 3 divides by zero
+
+    scenarios = (
+        _demo.Scenario("crashes in a thread", crashing),
+        _demo.Scenario(*_demo_recipes.RECIPES[-1]),
+    )
+    monkeypatch.setattr(_demo, "SCENARIOS", scenarios)
+    code, out, _ = run(capsys, "demo", "--url", url)
+    assert code == 1
+    assert "FAILED: ZeroDivisionError" in out
+    assert "ok: each operation has its own result, in order" in out
+    assert "1 of 2 scenarios failed: crashes in a thread" in out
+    assert client.keys("redlua:demo:*") == []
+
+
 @pytest.mark.slow
 def test_demo_subprocess_on_its_own_server() -> None:
-    """python -m redlua demo starts its own server, plays every scenario (stateful links too)."""
+    """python -m redlua demo starts its own server and plays every scenario, recipes included."""
     proc = subprocess.run(
         [sys.executable, "-m", "redlua", "demo"],
         env=child_env(),
@@ -436,6 +476,8 @@ def test_demo_subprocess_on_its_own_server() -> None:
         assert f"] {title}\n" in proc.stdout
     assert "FAILED" not in proc.stdout
     assert "ok: pod 1 is refused and told the owner: pod 0" in proc.stdout
+    assert "ok: exactly 25 reserved, stock 0: never oversold" in proc.stdout
+    assert f"all {len(TITLES)} scenarios passed" in proc.stdout
     found = re.search(r"private server at (\S+),", proc.stdout)
     assert found is not None
     assert refused(found.group(1))

@@ -117,7 +117,7 @@ def test_all_is_sorted_and_complete() -> None:
 
 @pytest.mark.slow
 def test_installed_wheel_finds_every_script(tmp_path: Path) -> None:
-    """A built wheel carries lua/*.lua and an import from it finds every shipped script."""
+    """A built wheel carries lua/*.lua and lua/lib/*.lua; an import finds every shipped script."""
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "-w", str(tmp_path), str(ROOT)],
@@ -128,7 +128,10 @@ def test_installed_wheel_finds_every_script(tmp_path: Path) -> None:
         names = archive.namelist()
         archive.extractall(tmp_path / "site")
     expected = sorted(p.name for p in (PACKAGE / "lua").glob("*.lua"))
-    assert sorted(Path(n).name for n in names if n.startswith("redlua/lua/")) == expected
+    libs = sorted(p.name for p in (PACKAGE / "lua" / "lib").glob("*.lua"))
+    assert sorted(n[len("redlua/lua/") :] for n in names if n.startswith("redlua/lua/")) == sorted(
+        expected + [f"lib/{lib}" for lib in libs]
+    )
     assert "redlua/py.typed" in names
     code = "import redlua, json; print(json.dumps(sorted(redlua.shipped_scripts())))"
     out = subprocess.run(

@@ -12,6 +12,8 @@ recipes built on them. Start with `Engine` (sync) or `AsyncEngine` (asyncio)::
 
 from __future__ import annotations
 
+import logging
+
 from ._core import Call, Flow, Sleep, Wait
 from ._lua import minify
 from ._policy import RetryPolicy
@@ -23,17 +25,33 @@ from ._stats import ScriptStats
 from .aio import AsyncEngine
 from .engine import Engine
 from .errors import (
+    AccountExistsError,
+    AccountInactiveError,
+    AccountNotEmptyError,
+    AccountNotFoundError,
     ConnectionFailedError,
     ContractError,
     CorruptDataError,
+    CounterOverflowError,
+    CrossLedgerError,
     CrossSlotError,
+    CurrencyMismatchError,
+    HoldNotFoundError,
+    HoldNotPendingError,
+    IdempotencyConflictError,
+    InsufficientFundsError,
     InvalidArgumentError,
+    LedgerError,
     LockLostError,
     NoPodAvailableError,
     NotOwnerError,
     OutcomeUnknownError,
     PodUnavailableError,
+    ProductNotFoundError,
     RedluaError,
+    ReservationClosedError,
+    ReservationExistsError,
+    ReservationNotFoundError,
     ScriptCompileError,
     ScriptError,
     ScriptKilledError,
@@ -41,6 +59,7 @@ from .errors import (
     ServerBusyError,
     ServerError,
     StaleIncarnationError,
+    TransactionConflictError,
     UnknownScriptError,
     parse_lua_error,
 )
@@ -48,7 +67,13 @@ from .server import EmbeddedCluster, EmbeddedServer, connect, connect_async
 
 __version__ = "0.1.0"
 
+logging.getLogger("redlua").addHandler(logging.NullHandler())  # quiet unless configured
+
 __all__ = [
+    "AccountExistsError",
+    "AccountInactiveError",
+    "AccountNotEmptyError",
+    "AccountNotFoundError",
     "AsyncEngine",
     "Call",
     "connect",
@@ -57,13 +82,21 @@ __all__ = [
     "Contract",
     "ContractError",
     "CorruptDataError",
+    "CounterOverflowError",
+    "CrossLedgerError",
     "CrossSlotError",
+    "CurrencyMismatchError",
     "EmbeddedCluster",
     "EmbeddedServer",
     "Engine",
     "Flow",
+    "HoldNotFoundError",
+    "HoldNotPendingError",
+    "IdempotencyConflictError",
+    "InsufficientFundsError",
     "InvalidArgumentError",
     "key_slot",
+    "LedgerError",
     "load_script",
     "LockLostError",
     "minify",
@@ -72,8 +105,12 @@ __all__ = [
     "OutcomeUnknownError",
     "parse_lua_error",
     "PodUnavailableError",
+    "ProductNotFoundError",
     "Profile",
     "RedluaError",
+    "ReservationClosedError",
+    "ReservationExistsError",
+    "ReservationNotFoundError",
     "RetryPolicy",
     "Script",
     "ScriptCompileError",
@@ -86,6 +123,7 @@ __all__ = [
     "shipped_scripts",
     "Sleep",
     "StaleIncarnationError",
+    "TransactionConflictError",
     "UnknownScriptError",
     "Validation",
     "Wait",

@@ -13,13 +13,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from ._cli_base import EXIT_FAILURE, EXIT_USAGE, CliError, at_least, connected
+from ._cli_base import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    CliError,
+    at_least,
+    connected,
+    positive_seconds,
+    table,
+)
 from ._core import Call
 from .engine import Engine
-from .errors import CrossSlotError, InvalidArgumentError
+from .errors import CorruptDataError, CrossSlotError, InvalidArgumentError
 from .stateful.keys import KeySchema
 from .stateful.links import LinkOps
 from .stateful.registry import PodState, PodView, pods
@@ -33,7 +41,7 @@ DEFAULT_EXPIRE = 60.0  # seconds: the Java framework's default state expiry
 # -- parsers ---------------------------------------------------------------------------------
 
 
-def _keyspace() -> argparse.ArgumentParser:
+def keyspace() -> argparse.ArgumentParser:
     """Return the options every links/pods command shares (a parent parser)."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("keyspace")
@@ -52,25 +60,15 @@ def _keyspace() -> argparse.ArgumentParser:
     return parent
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text}")
-    return value
-
-
 def add_links(commands: Any, url: argparse.ArgumentParser) -> None:
     """Add ``redlua links get|set|remove|services``."""
-    parents = [url, _keyspace()]
+    parents = [url, keyspace()]
     links = commands.add_parser("links", help="read and change the pod a UID is linked to")
     actions = links.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     get = actions.add_parser("get", help="the pod UID is linked to for SERVICE", parents=parents)
     _uid_service(get)
-    get.set_defaults(handler=_cmd_get)
+    get.set_defaults(handler=cmd_get)
 
     put = actions.add_parser(
         "set", help="link UID to POD for SERVICE (overwrites any link)", parents=parents
@@ -115,17 +113,17 @@ def add_pods(commands: Any, url: argparse.ArgumentParser) -> None:
     listing = actions.add_parser(
         "list",
         help="each pod's load, heartbeat age, routing state and address",
-        parents=[url, _keyspace()],
+        parents=[url, keyspace()],
     )
     listing.add_argument("service", metavar="SERVICE")
     listing.add_argument(
         "--expire",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=DEFAULT_EXPIRE,
         metavar="SECONDS",
         help=f"a pod is dead after SECONDS without a heartbeat (default: {DEFAULT_EXPIRE:g})",
     )
-    listing.set_defaults(handler=_cmd_pods)
+    listing.set_defaults(handler=cmd_pods)
 
 
 def _uid_service(parser: argparse.ArgumentParser) -> None:
@@ -170,7 +168,7 @@ def _engine(args: argparse.Namespace) -> Iterator[Engine]:
             raise  # the slug layout on a cluster: a usage error (exit 2) in cli.main
         except InvalidArgumentError as exc:  # a value the scripts refuse, e.g. a 16-digit pod
             raise CliError(str(exc), EXIT_USAGE) from None
-        except ValueError as exc:  # raised by a decoder
+        except (ValueError, CorruptDataError) as exc:  # raised by a decoder
             raise CliError(f"unexpected data on the server: {exc}", EXIT_FAILURE) from None
 
 
@@ -200,7 +198,7 @@ def _ops(args: argparse.Namespace) -> LinkOps:
     return LinkOps(schema_of(args))
 
 
-def _cmd_get(args: argparse.Namespace) -> int:
+def cmd_get(args: argparse.Namespace) -> int:
     ops = _ops(args)
     calls: list[Call[Any]] = _checked(
         lambda: [
@@ -284,13 +282,13 @@ def _cmd_services(args: argparse.Namespace) -> int:
     if not services:
         return _emit(args, data, [f"{args.uid} has no persistent link"])
     rows = [("SERVICE", "POD")] + [(name, str(pod)) for name, pod in sorted(services.items())]
-    return _emit(args, data, table(rows))
+    return _emit(args, data, table(rows[0], rows[1:]))
 
 
 # -- redlua pods -----------------------------------------------------------------------------
 
 
-def _cmd_pods(args: argparse.Namespace) -> int:
+def cmd_pods(args: argparse.Namespace) -> int:
     schema = schema_of(args)
     call = _checked(lambda: pods(schema, args.service, expire=args.expire))
     view = _run(args, call)
@@ -377,12 +375,4 @@ def view_lines(view: PodView, expire: float, state_key: str) -> list[str]:
         f"(dead after {expire:g} s without a heartbeat; LOAD is the last heartbeat's load"
         " + links reserved since)",
     ]
-    return [*table(rows), *notes, *summary]
-
-
-def table(rows: Sequence[Sequence[str]]) -> list[str]:
-    """Return *rows* as left-aligned columns two spaces apart, trailing blanks dropped."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
+    return [*table(rows[0], rows[1:]), *notes, *summary]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from ._checks import finite
 from ._script import Script
 from ._slots import common_slot, key_slot
 
@@ -131,7 +132,7 @@ class Sleep:
     def __post_init__(self) -> None:
         if not isinstance(self.seconds, (int, float)) or isinstance(self.seconds, bool):
             raise TypeError("seconds must be a number")
-        if not (math.isfinite(self.seconds) and self.seconds >= 0):
+        if not (finite("seconds", self.seconds) and self.seconds >= 0):
             raise ValueError(f"seconds must be finite and >= 0, got {self.seconds!r}")
 
 
@@ -160,7 +161,7 @@ class Wait:
             _check_key(i, key)
         if isinstance(self.seconds, bool) or not isinstance(self.seconds, (int, float)):
             raise TypeError("seconds must be a number")
-        if not (math.isfinite(self.seconds) and self.seconds > 0):
+        if not (finite("seconds", self.seconds) and self.seconds > 0):
             raise ValueError(f"seconds must be finite and > 0, got {self.seconds!r}")
         object.__setattr__(self, "slot", common_slot(keys))
 

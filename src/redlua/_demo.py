@@ -24,6 +24,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._core import Call
+from ._demo_recipes import RECIPES
 from ._registry import load_script
 from ._script import Script
 from ._slots import key_slot
@@ -493,6 +494,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("errors", errors),
     Scenario("stats and profile", stats_and_profile),
     Scenario("stateful links", stateful_links),
+    *(Scenario(title, play) for title, play in RECIPES),  # locks, limiters, ... (_demo_recipes)
 )
 
 
@@ -533,7 +535,8 @@ def _introduce(out: Narrator, url: str) -> None:
     else:
         out.title(f"redlua demo on {url}")
         out.say(
-            f"its keys start with redlua:demo:{{{out.tag} or sf:{{{out.namespace}: and are"
+            f"its keys carry the tag {out.tag} (redlua:demo:{{{out.tag}..., "
+            f"sf:{{{out.namespace}:..., or a recipe named demo-{out.tag}-...) and are"
             " deleted at the end;"
         )
         out.say("no FLUSHALL, FLUSHDB or SCRIPT FLUSH is sent to this server")

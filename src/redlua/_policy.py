@@ -6,6 +6,8 @@ import random
 import time
 from dataclasses import dataclass
 
+from ._checks import finite
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -29,8 +31,10 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         for name in ("deadline", "base", "cap"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+            if not (finite(name, value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         for name in ("reloads", "redirects", "idempotent_retries"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

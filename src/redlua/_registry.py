@@ -2,7 +2,8 @@
 
 Shipped scripts are package data, read once through ``importlib.resources`` so
 they are found in an installed wheel as in a checkout; each must carry a
-contract header (see `Script`).
+contract header (see `Script`). Code they share lives in ``lua/lib/`` and is
+spliced in by ``--!include NAME`` lines (see `redlua._include`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from ._include import expand_includes
 from ._script import Script
 from .errors import UnknownScriptError
 
@@ -25,10 +27,16 @@ def shipped_scripts() -> Mapping[str, Script]:
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".lua"):
             name = entry.name[: -len(".lua")]
-            found[name] = Script.from_source(
-                name, entry.read_text(encoding="utf-8"), require_contract=True
-            )
+            source = expand_includes(name, entry.read_text(encoding="utf-8"), shipped_library)
+            found[name] = Script.from_source(name, source, require_contract=True)
     return found
+
+
+@cache
+def shipped_library(name: str) -> str | None:
+    """Return the text of the Lua library ``redlua/lua/lib/<name>.lua``, or None."""
+    entry = resources.files(__package__).joinpath("lua").joinpath("lib").joinpath(f"{name}.lua")
+    return entry.read_text(encoding="utf-8") if entry.is_file() else None
 
 
 def load_script(name: str) -> Script:

@@ -1,5 +1,6 @@
 """The ``redlua`` command: a private server, the shipped scripts, validation, the demo,
-and (in `redlua._cli_stateful`) stateful links and pods.
+(in `redlua._cli_stateful`) stateful links and pods, (in `redlua._cli_ops`) health,
+stats, profile and bench, and (in `redlua._cli_inspect`) ``inspect`` of each recipe.
 
 Every command that talks to a server takes ``--url``; without it the URL comes
 from ``REDIS_URL``, else a private embedded server is started for the command
@@ -38,6 +39,8 @@ from ._cli_base import (
     note,
     open_client,
 )
+from ._cli_inspect import add_inspect
+from ._cli_ops import add_ops
 from ._cli_stateful import add_links, add_pods
 from ._core import Call
 from ._demo import run_demo
@@ -130,6 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_demo(commands, url)
     add_links(commands, url)
     add_pods(commands, url)
+    add_ops(commands, url)
+    add_inspect(commands, url)
     return parser
 
 

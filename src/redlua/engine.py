@@ -14,7 +14,15 @@ from typing import Any, TypeVar, cast
 from redis.exceptions import BusyLoadingError, ResponseError
 
 from ._core import Call, Flow, Sleep, Wait
-from ._engine_core import CONNECTION_ERRORS, Act, EngineCore, Outcome, Step, reply_text
+from ._engine_core import (
+    ACQUIRE_ERRORS,
+    CONNECTION_ERRORS,
+    Act,
+    EngineCore,
+    Outcome,
+    Step,
+    reply_text,
+)
 from ._policy import Budget, RetryPolicy
 from ._report import Profile, Validation, check_iterations, profile_result, validation
 from ._script import Script
@@ -30,10 +38,18 @@ class Engine(EngineCore):
     NOSCRIPT is healed by SCRIPT LOAD and a re-send; replies that prove the
     script did not run are retried within *retry*; a call whose outcome is
     unknown raises `OutcomeUnknownError` instead of running twice.
+
+    With ``mode="functions"`` the shipped scripts run by FCALL from a function
+    library, which the server keeps across restarts and failovers; ``Function
+    not found`` is healed like NOSCRIPT, and a server without FCALL (or a user
+    the ACL denies it) gets EVALSHA instead (`fallback` says why). The default
+    mode is ``REDLUA_MODE`` from the environment, else ``"scripts"``.
     """
 
-    def __init__(self, client: Any, *, retry: RetryPolicy | None = None) -> None:
-        super().__init__(retry=retry)
+    def __init__(
+        self, client: Any, *, retry: RetryPolicy | None = None, mode: str | None = None
+    ) -> None:
+        super().__init__(retry=retry, mode=mode)
         self._t = transport_for(client)
         self.cluster = self._t.cluster
         self.client = client
@@ -41,7 +57,7 @@ class Engine(EngineCore):
     # -- single calls ----------------------------------------------------------------------
 
     def run(self, call: Call[T]) -> T:
-        """Run *call* with EVALSHA and return its decoded reply."""
+        """Run *call* with EVALSHA (or FCALL) and return its decoded reply."""
         return call.decode(self._run(call))
 
     def run_script(self, name: str, keys: Iterable[Any] = (), args: Iterable[Any] = ()) -> Any:
@@ -61,17 +77,22 @@ class Engine(EngineCore):
     def _recover(self, node: Node, call: Call[Any], out: Outcome, started: float) -> Any:
         budget = self.retry.begin()
         failed = True
+        scripts = False  # True once OOM refused the FCALL: EVALSHA from then on
         try:
             while True:
                 step = self.plan(call, out, budget)
                 asking = False
+                scripts = scripts or step.scripts
                 if step.act is Act.DONE:
                     failed = False
                     return step.reply
                 if step.act is Act.RAISE:
                     raise cast("BaseException", step.error)
                 if step.act is Act.RELOAD:
-                    self._load(node, call.script)
+                    failure = self._reload(node, call, step.library, budget)
+                    if failure is not None:  # the reload was not done: plan from its error
+                        out = failure
+                        continue
                 elif step.act is Act.ASK:
                     node, asking = self._t.node_at(*cast("tuple[str, int]", step.node_addr)), True
                 if step.delay:
@@ -79,21 +100,23 @@ class Engine(EngineCore):
                 if step.refresh:
                     self._t.refresh()
                     node = self._t.node_for(call.slot)
-                out = self._attempt(node, call, asking)
+                out = self._attempt(node, call, asking, scripts)
         finally:
             self._stats.record(call.script.name, time.perf_counter() - started, error=failed)
 
-    def _attempt(self, node: Node, call: Call[Any], asking: bool) -> Outcome:
+    def _attempt(self, node: Node, call: Call[Any], asking: bool, scripts: bool = False) -> Outcome:
         try:
             conn = self._t.acquire(node)
-        except CONNECTION_ERRORS as exc:
+        except ACQUIRE_ERRORS as exc:
             return Outcome(error=exc, sent=False)
         try:
             if asking:
-                conn.send_packed_command(conn.pack_commands([("ASKING",), self.command(call)]))
+                conn.send_packed_command(
+                    conn.pack_commands([("ASKING",), self.command(call, scripts=scripts)])
+                )
                 conn.read_response()
             else:
-                conn.send_command(*self.command(call))
+                conn.send_command(*self.command(call, scripts=scripts))
             return Outcome(reply=conn.read_response())
         except (ResponseError, BusyLoadingError) as exc:
             return Outcome(error=exc)
@@ -105,6 +128,21 @@ class Engine(EngineCore):
         finally:
             self._t.release(node, conn)
 
+    def _reload(self, node: Node, call: Call[Any], library: bool, budget: Budget) -> Outcome | None:
+        """Load what NOSCRIPT (or a missing function) asked for; the failure, when it fails.
+
+        A reload that cannot reach the server, or that the server refuses (BUSY,
+        LOADING, OOM), is a call that was not sent: the retry rules decide what next.
+        """
+        try:
+            if library:
+                self._load_library(node, replace=self.replace_library([budget]))
+            else:
+                self._load(node, call.script)
+        except ACQUIRE_ERRORS as exc:
+            return Outcome(error=exc, sent=False)
+        return None
+
     def _load(self, node: Node, script: Script) -> None:
         while True:
             body = self.body(script)
@@ -115,6 +153,12 @@ class Engine(EngineCore):
             except ResponseError as exc:
                 if not self.on_load_error(script, exc, body):
                     raise
+
+    def _load_library(self, node: Node, *, replace: bool = False) -> None:
+        try:
+            self._t.execute(node, *self.library_load(replace=replace))
+        except ResponseError as exc:
+            self.on_library_error(exc)  # raises, or falls back to EVALSHA
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -162,6 +206,7 @@ class Engine(EngineCore):
             elapsed = time.perf_counter() - started
             failed = self.note_loads(where, loads, outcomes[: len(loads)])
             again: list[int] = []
+            waiting: list[int] = []  # calls that found no function: the library goes first
             done: dict[str, int] = {}
             delay = 0.0
             for i, outcome in zip(todo, outcomes[len(loads) :], strict=True):
@@ -174,17 +219,27 @@ class Engine(EngineCore):
                 step = self.plan(call, outcome, budget)
                 if step.act is Act.RELOAD and call.script.sha in failed:
                     step = Step(Act.RAISE, error=failed[call.script.sha])
-                if step.act is Act.RELOAD or (step.act is Act.RETRY and not step.refresh):
+                if step.act is Act.RELOAD or (
+                    step.act is Act.RETRY and not step.refresh and not step.scripts
+                ):
                     self.forget(where, call.script)
                     again.append(i)  # re-sent in the next pipelined write, in order
+                    if step.library:
+                        waiting.append(i)
                     delay = max(delay, step.delay)
                     continue
                 if step.act in (Act.DONE, Act.RAISE):
                     out[i] = step.reply if step.act is Act.DONE else step.error
                     self._stats.record(call.script.name, elapsed, error=step.act is Act.RAISE)
-                else:  # a redirect: alone, on the full path
+                else:  # a redirect, or OOM for an FCALL: alone, on the full path
                     out[i] = self._run_alone(call)
             self._stats.record_many(done, elapsed)
+            if waiting:
+                try:
+                    replace = self.replace_library(budgets[i] for i in waiting)
+                    self._load_library(node, replace=replace)
+                except Exception as exc:  # noqa: BLE001 - the calls that waited for it get it
+                    again = self.drop_waiting(batch, again, waiting, exc, out=out, elapsed=elapsed)
             if delay:
                 time.sleep(delay)
             todo = again
@@ -198,7 +253,7 @@ class Engine(EngineCore):
     def _attempt_many(self, node: Node, commands: list[tuple[Any, ...]]) -> list[Outcome]:
         try:
             conn = self._t.acquire(node)
-        except CONNECTION_ERRORS as exc:
+        except ACQUIRE_ERRORS as exc:
             return [Outcome(error=exc, sent=False)] * len(commands)
         outcomes: list[Outcome] = []
         try:
@@ -219,19 +274,21 @@ class Engine(EngineCore):
 
     def _run_atomic(self, batch: list[Call[Any]]) -> list[Any]:
         slot = self.batch_slot(batch)
-        for script in self.shebang_unknown(batch):  # Redis 6 refuses shebangs: learn it first
-            self._load(self._t.node_for(slot), script)
-        commands = self.atomic_commands(batch)
         budget = self.retry.begin()
         started = time.perf_counter()
         while True:
-            outcomes = self._attempt_many(self._t.node_for(slot), commands)
+            node = self._t.node_for(slot)
+            for script in self.shebang_unknown(batch):  # Redis 6 refuses shebangs: learn it first
+                self._load(node, script)
+            outcomes = self._attempt_many(node, self.atomic_commands(batch))
             step = self.plan_atomic(batch, outcomes, budget)
             if step.act is Act.DONE:
                 self.record_batch(batch, step.reply, time.perf_counter() - started)
                 return cast("list[Any]", step.reply)
             if step.act is Act.RAISE:
                 raise cast("BaseException", step.error)
+            if step.act is Act.RELOAD:
+                self._load_library(node, replace=self.replace_library([budget]))
             if step.delay:
                 time.sleep(step.delay)
             if step.refresh:
@@ -268,7 +325,7 @@ class Engine(EngineCore):
         node = self._t.node_for(step.slot)
         try:
             conn = self._t.acquire(node)
-        except CONNECTION_ERRORS:
+        except ACQUIRE_ERRORS:
             time.sleep(min(step.seconds, 0.05))  # the server is away: a short pause, no wake-up
             return None
         try:
@@ -285,34 +342,91 @@ class Engine(EngineCore):
     # -- script management -----------------------------------------------------------------
 
     def preload(self, scripts: Iterable[Script] | None = None) -> int:
-        """SCRIPT LOAD every known script (or *scripts*) on every primary; return the count."""
+        """SCRIPT LOAD every known script (or *scripts*) on every primary; return the count.
+
+        In functions mode the library goes to every primary instead, for the scripts
+        it holds: FUNCTION LOAD only where FUNCTION LIST does not show it already,
+        byte for byte (so a restart of many clients writes nothing).
+        """
         self._t.ready()
         chosen = list(self.registry if scripts is None else scripts)
         for node in self._t.primaries():
+            if any(self.function_of(s) for s in chosen):
+                self._install_library(node)
             for script in chosen:
-                self._load(node, script)
+                if self.function_of(script) is None:
+                    self._load(node, script)
         return len(chosen)
 
+    def _install_library(self, node: Node) -> None:
+        try:
+            listed = self._t.execute(node, *self.library_list())
+        except ResponseError as exc:
+            self.on_library_error(exc)
+            return
+        if not self.library_installed(listed):
+            self._load_library(node, replace=True)  # absent, or not byte for byte ours
+
+    def _library_on(self, node: Node) -> bool | None:
+        """Whether the library is on *node*; None when FUNCTION is refused (fallen back)."""
+        try:
+            return self.library_installed(self._t.execute(node, *self.library_list()))
+        except ResponseError as exc:
+            self.on_library_error(exc)  # falls back to EVALSHA, or raises
+            return None
+
     def exists(self, scripts: Iterable[Script] | None = None) -> dict[str, bool]:
-        """Return, by name, whether each script is loaded on every primary."""
+        """Return, by name, whether each script is loaded on every primary.
+
+        A function of the library in use counts as loaded where the library is.
+        """
         self._t.ready()
         chosen = list(self.registry if scripts is None else scripts)
         found = dict.fromkeys((s.name for s in chosen), True)
-        shas = [sha for s in chosen for sha in (s.sha, s.legacy_sha)]
         for node in self._t.primaries():
+            functions = [s for s in chosen if self.function_of(s)]
+            if functions and self._library_on(node) is False:
+                found.update(dict.fromkeys((s.name for s in functions), False))
+            plain = [s for s in chosen if not self.function_of(s)]
+            shas = [sha for s in plain for sha in (s.sha, s.legacy_sha)]
             flags = self._t.execute(node, "SCRIPT", "EXISTS", *shas) if shas else []
-            for script, pair in zip(chosen, zip(flags[::2], flags[1::2], strict=True), strict=True):
+            for script, pair in zip(plain, zip(flags[::2], flags[1::2], strict=True), strict=True):
                 found[script.name] = found[script.name] and any(pair)
         return found
 
+    def delete_old_libraries(self) -> list[str]:
+        """FUNCTION DELETE every other release's redlua library on every primary.
+
+        Libraries named ``redlua_v…`` other than this release's go; return their
+        names. Do it once no client of an older release is left: one that is would
+        find its functions gone and load its library again.
+        """
+        self._t.ready()
+        deleted: set[str] = set()
+        for node in self._t.primaries():
+            listed = self._t.execute(node, "FUNCTION", "LIST", "LIBRARYNAME", "redlua_v*")
+            for name in self.old_libraries(listed):
+                self._t.execute(node, "FUNCTION", "DELETE", name)
+                deleted.add(name)
+        return sorted(deleted)
+
     def flush(self) -> None:
-        """SCRIPT FLUSH on every primary (every client's scripts go, not only ours)."""
+        """SCRIPT FLUSH on every primary (every client's scripts go, not only ours).
+
+        In functions mode this engine's library goes too (FUNCTION DELETE); other
+        libraries stay (`delete_old_libraries` removes redlua's older ones).
+        """
         self._t.ready()
         for node in self._t.primaries():
             self._t.execute(node, "SCRIPT", "FLUSH")
+            if self.library is not None:
+                try:
+                    self._t.execute(node, "FUNCTION", "DELETE", self.library.name)
+                except ResponseError as exc:
+                    self.library_gone(exc)
 
     def kill(self) -> bool:
-        """SCRIPT KILL on every primary; True if a running script was stopped.
+        """SCRIPT KILL (FUNCTION KILL for a function) on every primary; True if one stopped.
 
         Uses a fresh db-0 connection, which a BUSY server still accepts. A script
         that has written cannot be killed: `ServerError` with code UNKILLABLE.
@@ -322,12 +436,16 @@ class Engine(EngineCore):
         for node in self._t.primaries():
             conn = self._t.fresh_connection(node)
             try:
-                conn.send_command("SCRIPT", "KILL")
-                conn.read_response()
-                killed = True
-            except ResponseError as exc:
-                if not self.kill_refused(exc):
-                    raise
+                for command in (("SCRIPT", "KILL"), ("FUNCTION", "KILL")):
+                    conn.send_command(*command)
+                    try:
+                        conn.read_response()
+                    except ResponseError as exc:
+                        if self.kill_refused(exc):
+                            break  # NOTBUSY: nothing runs
+                    else:
+                        killed = True
+                        break
             finally:
                 conn.disconnect()
         return killed

@@ -10,7 +10,22 @@ The hierarchy::
     │   ├── InvalidArgumentError (ValueError)   code INVALID_ARGUMENT
     │   ├── CorruptDataError               code CORRUPT_DATA: a key holds what no script wrote
     │   ├── NotOwnerError                  code NOT_OWNER: the caller does not hold that lock
-    │   └── StaleIncarnationError          code STALE_INCARNATION: another live process is that pod
+    │   ├── StaleIncarnationError          code STALE_INCARNATION: another live process is that pod
+    │   ├── LedgerError                    a ledger refused a request (redlua.ledger)
+    │   │   ├── AccountNotFoundError (LookupError)  ACCOUNT_NOT_FOUND
+    │   │   ├── AccountExistsError         ACCOUNT_EXISTS: create() of a taken id
+    │   │   ├── AccountInactiveError       ACCOUNT_INACTIVE: frozen or closed
+    │   │   ├── AccountNotEmptyError       ACCOUNT_NOT_EMPTY: close() with a balance or a hold
+    │   │   ├── CurrencyMismatchError (ValueError)  CURRENCY_MISMATCH
+    │   │   ├── InsufficientFundsError     INSUFFICIENT_FUNDS: balance - held + overdraft < amount
+    │   │   ├── IdempotencyConflictError   IDEMPOTENCY_CONFLICT: the key named another request
+    │   │   ├── HoldNotFoundError (LookupError)     HOLD_NOT_FOUND
+    │   │   └── HoldNotPendingError        HOLD_NOT_PENDING: captured, voided or expired already
+    │   ├── ProductNotFoundError (LookupError)      PRODUCT_NOT_FOUND (redlua.inventory)
+    │   ├── ReservationNotFoundError (LookupError)  RESERVATION_NOT_FOUND: never made, or forgotten
+    │   ├── ReservationClosedError         RESERVATION_CLOSED: settled otherwise (``.status``)
+    │   ├── ReservationExistsError         RESERVATION_EXISTS: an id reused for another cart
+    │   └── CounterOverflowError (OverflowError)   COUNTER_OVERFLOW: past 2^63-1 (redlua.counters)
     ├── ServerError                        the server refused or failed the command (``.code``)
     │   ├── ServerBusyError                BUSY: another script runs past busy-reply-threshold
     │   └── ScriptError                    the script raised: Lua runtime error, failing redis.call
@@ -19,6 +34,8 @@ The hierarchy::
     ├── LockLostError                      a held lock was found gone or taken (``assert_held``)
     ├── NoPodAvailableError                no pod of a service can take a new UID
     ├── PodUnavailableError                a UID is linked to a pod that is down
+    ├── CrossLedgerError (ValueError)      accounts of two ledgers used together; nothing sent
+    ├── TransactionConflictError           every optimistic attempt lost to a concurrent writer
     ├── ConnectionFailedError              no connection could be made; the script did not run
     └── OutcomeUnknownError                sent, but no reply: the script may or may not have run
 
@@ -33,6 +50,8 @@ from __future__ import annotations
 
 import re
 from typing import NamedTuple
+
+_RESERVATION_CLOSED = re.compile(r"reservation (\S+) is (\w+)")
 
 
 class RedluaError(Exception):
@@ -83,6 +102,99 @@ class NotOwnerError(ScriptReplyError):
 
     Nothing changed. The lock server-side is free, expired or another owner's; raised
     also without any I/O when another thread or task than the owner asks.
+    """
+
+
+class LedgerError(ScriptReplyError):
+    """A ledger script refused a request; its ``code`` says why and nothing was written."""
+
+
+class AccountNotFoundError(LedgerError, LookupError):
+    """The account does not exist in this ledger (code ``ACCOUNT_NOT_FOUND``)."""
+
+
+class AccountExistsError(LedgerError):
+    """An account with this id exists already, maybe closed (code ``ACCOUNT_EXISTS``)."""
+
+
+class AccountInactiveError(LedgerError):
+    """The account is frozen or closed: it neither sends nor receives (``ACCOUNT_INACTIVE``)."""
+
+
+class AccountNotEmptyError(LedgerError):
+    """A close found a balance or a pending hold on the account (``ACCOUNT_NOT_EMPTY``)."""
+
+
+class CurrencyMismatchError(LedgerError, ValueError):
+    """The two accounts hold different currencies (code ``CURRENCY_MISMATCH``)."""
+
+
+class InsufficientFundsError(LedgerError):
+    """The source cannot cover the amount: balance - held + overdraft limit is less.
+
+    Code ``INSUFFICIENT_FUNDS``.
+    """
+
+
+class IdempotencyConflictError(LedgerError):
+    """The idempotency key was used for a different request (``IDEMPOTENCY_CONFLICT``)."""
+
+
+class HoldNotFoundError(LedgerError, LookupError):
+    """No such hold: never made, or purged after its retention (``HOLD_NOT_FOUND``)."""
+
+
+class HoldNotPendingError(LedgerError):
+    """The hold was captured, voided or has expired already (``HOLD_NOT_PENDING``).
+
+    A capture and a void of one hold exclude each other: the loser gets this.
+    """
+
+
+class ProductNotFoundError(ScriptReplyError, LookupError):
+    """The product does not exist in this inventory (code ``PRODUCT_NOT_FOUND``)."""
+
+
+class ReservationNotFoundError(ScriptReplyError, LookupError):
+    """No record of the reservation: never made, or forgotten after its keep time.
+
+    Code ``RESERVATION_NOT_FOUND``.
+    """
+
+
+class ReservationClosedError(ScriptReplyError):
+    """The reservation was settled otherwise: confirmed, cancelled or expired.
+
+    Code ``RESERVATION_CLOSED``: a confirm that lost to a cancel or to the deadline,
+    or a cancel that lost to a confirm. ``status`` says how it ended (``"confirmed"``,
+    ``"cancelled"`` or ``"expired"``) and ``reservation`` names it.
+    """
+
+    @property
+    def reservation(self) -> str | None:
+        """Return the reservation id the script named."""
+        found = _RESERVATION_CLOSED.search(self.detail)
+        return found.group(1) if found else None
+
+    @property
+    def status(self) -> str | None:
+        """Return how the reservation ended: confirmed, cancelled or expired."""
+        found = _RESERVATION_CLOSED.search(self.detail)
+        return found.group(2) if found else None
+
+
+class ReservationExistsError(ScriptReplyError):
+    """A reservation id was reused for other items (code ``RESERVATION_EXISTS``).
+
+    A reserve re-sent with the same id and items is a replay and succeeds; only a
+    different cart under a taken id is refused.
+    """
+
+
+class CounterOverflowError(ScriptReplyError, OverflowError):
+    """An increment would take a counter past 2^63-1 (code ``COUNTER_OVERFLOW``).
+
+    Nothing changed: the script refuses before its first write.
     """
 
 
@@ -156,6 +268,34 @@ class PodUnavailableError(RedluaError):
         super().__init__(f"uid {uid!r} of service {service!r} is linked to pod {pod}, {why}")
 
 
+class CrossLedgerError(RedluaError, ValueError):
+    """Accounts of two ledgers were used together; nothing was sent.
+
+    A ledger keeps all its keys under one hash tag, so one script moves money
+    atomically within it. Across ledgers (hash slots) no script can: that needs a
+    saga, a transfer out and a transfer in with compensation on failure.
+    """
+
+
+class TransactionConflictError(RedluaError):
+    """Every attempt lost to a concurrent writer: nothing was committed.
+
+    ``what`` names the operation, ``keys`` the watched keys (or the record's key) and
+    ``attempts`` how many tries were made, each refused because a watched key (or the
+    record's version) changed between the read and the write.
+    """
+
+    def __init__(self, what: str, keys: tuple[str | bytes, ...], attempts: int) -> None:
+        self.what = what
+        self.keys = keys
+        self.attempts = attempts
+        shown = ", ".join(repr(k) for k in keys[:4]) + (", ..." if len(keys) > 4 else "")
+        super().__init__(
+            f"{what}: {attempts} attempt{'s' if attempts != 1 else ''} in a row lost to a "
+            f"concurrent writer of {shown}; nothing was committed"
+        )
+
+
 class ConnectionFailedError(RedluaError):
     """No connection to the server could be made; the script was not sent."""
 
@@ -183,6 +323,20 @@ _BY_CODE: dict[str, type[ScriptReplyError]] = {
     "CORRUPT_DATA": CorruptDataError,
     "STALE_INCARNATION": StaleIncarnationError,
     "NOT_OWNER": NotOwnerError,
+    "ACCOUNT_NOT_FOUND": AccountNotFoundError,
+    "ACCOUNT_EXISTS": AccountExistsError,
+    "ACCOUNT_INACTIVE": AccountInactiveError,
+    "ACCOUNT_NOT_EMPTY": AccountNotEmptyError,
+    "CURRENCY_MISMATCH": CurrencyMismatchError,
+    "INSUFFICIENT_FUNDS": InsufficientFundsError,
+    "IDEMPOTENCY_CONFLICT": IdempotencyConflictError,
+    "HOLD_NOT_FOUND": HoldNotFoundError,
+    "HOLD_NOT_PENDING": HoldNotPendingError,
+    "PRODUCT_NOT_FOUND": ProductNotFoundError,
+    "RESERVATION_NOT_FOUND": ReservationNotFoundError,
+    "RESERVATION_CLOSED": ReservationClosedError,
+    "RESERVATION_EXISTS": ReservationExistsError,
+    "COUNTER_OVERFLOW": CounterOverflowError,
 }
 
 _SERVER_CODES = frozenset(

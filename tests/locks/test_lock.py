@@ -212,16 +212,16 @@ def test_extend_after_expiry_marks_the_hold_lost(locks: Locks, r: redis.Redis) -
     assert lock.lost is False  # the hold is gone with the release
 
 
-def test_extend_keeps_a_queued_waiters_mark(locks: Locks, r: redis.Redis) -> None:
-    """A holder whose value was marked by a waiter still extends and releases it."""
+def test_a_waiter_that_gives_up_leaves_the_queue(locks: Locks, r: redis.Redis) -> None:
+    """A timed-out waiter leaves the waiter set; the release then frees the lock, no key left."""
     holder, other = locks.make("job", ttl=5), locks.make("job")
     holder.acquire()
     assert other.acquire(timeout=0.05) is False
-    assert r.get(KEY) == holder.token + "+"
+    assert r.get(KEY) == holder.token and r.exists(KEY + ":waiters") == 0
     assert holder.extend(1) > 5
     assert holder.owned()
     holder.release()
-    assert r.get(KEY) is None
+    assert r.keys("*") == []
 
 
 # -- reentrancy --------------------------------------------------------------------------------
@@ -614,12 +614,12 @@ def test_lockops_cover_the_seeds_distributed_lock(engine: Any, r: redis.Redis) -
 
 
 def test_lockops_check_tokens_before_io(engine: Any, r: redis.Redis) -> None:
-    """Tokens must be non-empty str without control characters and not end with '+'."""
+    """Tokens must be non-empty str without spaces or control characters."""
     ops = LockOps()
     for token, error in [
         (1, TypeError),
         ("", ValueError),
-        ("a+", ValueError),
+        ("a b", ValueError),
         ("a\x00", ValueError),
     ]:
         with pytest.raises(error, match="token"):
@@ -865,14 +865,38 @@ ALLOWED = {
         "    _event_type = threading.Event",
         "    _renewer_for = staticmethod(renewer_for)",
         "        return threading.get_ident()",
-        "        self._release_quietly(token)",
+        "            flow = self._waiting(owner, token, answer[1], deadline, queued)",
+        "            return self.engine.drive(flow)",
+        "        self._undo(token)",
     ],
     "async": [
         "    _interrupts = (asyncio.CancelledError,)",
         "    _event_type = asyncio.Event",
         "    _renewer_for = staticmethod(async_renewer_for)",
         "        return _current_task()",
-        "        task = asyncio.get_running_loop().create_task(self._release_quietly(token))",
+        "            stop = asyncio.Event()",
+        "            flow = self._waiting(owner, token, answer[1], deadline, queued, halted=stop.is_set)",
+        "            return self._drive_to_the_end(owner, flow, stop)",
+        "    def _drive_to_the_end(self, owner: object, flow: Flow[bool], stop: asyncio.Event) -> bool:",
+        "        inner = asyncio.ensure_future(self.engine.drive(flow))",
+        "        try:",
+        "            return asyncio.shield(inner)",
+        "        except asyncio.CancelledError:",
+        "            stop.set()",
+        "            inner.add_done_callback(functools.partial(self._hand_on, owner))",
+        "            raise",
+        "",
+        "    def _hand_on(self, owner: object, done: asyncio.Future[bool]) -> None:",
+        "        if done.cancelled() or done.exception() is not None or (not done.result()):",
+        "            return",
+        "        hold = self._holds.get(owner)",
+        "        if hold is not None:",
+        "            self._left(hold)",
+        "            task = asyncio.get_running_loop().create_task(self._release_quietly(hold.token, hold.entry))",
+        "            _background.add(task)",
+        "            task.add_done_callback(_background.discard)",
+        "",
+        "        task = asyncio.get_running_loop().create_task(self._undo(token))",
         "        _background.add(task)",
         "        task.add_done_callback(_background.discard)",
     ],

@@ -1,12 +1,22 @@
 """`LockOps`: pure builders of the lock calls, their result types and the key spelling.
 
-A lock *name* owns three keys, all under one hash tag so they share a slot (and a
-cluster node)::
+A lock *name* owns up to four keys, all under one hash tag so they share a slot (and
+a cluster node)::
 
-    redlua:lock:{<name>}          string: the holder's random token; expires after the ttl
-    redlua:lock:{<name>}:fence    string: the fencing counter (only with fencing; kept)
-    redlua:lock:{<name>}:wake     list: wakes one waiter on release (at most one element,
-                                  gone 2 s after the release that pushed it)
+    redlua:lock:{<name>}           string: the holder's random token; expires after the ttl
+    redlua:lock:{<name>}:waiters   zset: the waiters queued for a grant, by deadline (only
+                                   while somebody waits; expires after the last deadline)
+    redlua:lock:{<name>}:wake      list: one wake-up, "-" (gone after 2 s), or the grant a
+                                   fair release made, "<token> <fence> <ttl ms>" (expires
+                                   with the grant)
+    redlua:lock:{<name>}:fence     string: the fencing counter (only with fencing; kept)
+
+A release with waiters queued wakes the one blocked longest on the ``wake`` list. By
+default it frees the lock and pushes ``-``: the waiter tries again, and whoever asks
+first gets the lock. A fair release gives the lock to that waiter instead (a grant
+under a fresh token), so the waiter holds it as soon as its BLPOP returns, with no
+acquire round trip and no barging by latecomers; a grant no blocked waiter received
+is taken by the next acquire.
 
 The builders check everything before any I/O: a name is a non-empty str without
 ``{``, ``}`` or control characters; a ttl is a finite number of seconds > 0 (Lua
@@ -23,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from redlua._checks import check_name as _check_name
+from redlua._checks import text as _text
 from redlua._checks import to_millis as _to_millis
 from redlua._core import Call
 from redlua._registry import load_script
@@ -33,10 +44,12 @@ MAX_NAME = 512
 MAX_TOKEN = 256
 MAX_MILLIS = 10**12
 """The longest ttl or extension, in milliseconds (about 31 years)."""
+MAX_WAIT_MILLIS = 10**9 - 1
+"""The longest single wait a waiter announces, in milliseconds (the scripts take 9 digits)."""
 
-_WAIT_MODES = {"no": "0", "will": "1", "did": "2"}
+_WAIT_MODES = {"no": "0", "will": "1", "last": "2"}
 _BAD_NAME = re.compile(r"[{}\x00-\x1f\x7f]")
-_BAD_TOKEN = re.compile(r"[\x00-\x1f\x7f]")
+_BAD_TOKEN = re.compile(r"[ \x00-\x1f\x7f]")
 
 
 # -- argument checks ---------------------------------------------------------------------------
@@ -59,17 +72,15 @@ def check_prefix(prefix: object) -> str:
 def check_token(token: object) -> str:
     """Return *token* if it can identify a holder, else raise.
 
-    A token is a non-empty str of at most 256 characters, without control characters,
-    that does not end with ``+`` (the scripts append ``+`` to mark a queued waiter).
+    A token is a non-empty str of at most 256 characters without spaces or control
+    characters (the waiter set and grants join tokens with other fields).
     """
     if not isinstance(token, str):
         raise TypeError(f"token must be a str, not {type(token).__name__}")
     if not 0 < len(token) <= MAX_TOKEN:
         raise ValueError(f"token must have 1 to {MAX_TOKEN} characters, got {len(token)}")
-    if token.endswith("+"):
-        raise ValueError(f"token {token!r} ends with '+', which the lock scripts reserve")
     if _BAD_TOKEN.search(token):
-        raise ValueError(f"token {token!r} contains a control character")
+        raise ValueError(f"token {token!r} contains a space or a control character")
     return token
 
 
@@ -94,13 +105,14 @@ class LockKeys(NamedTuple):
     lock: str
     fence: str
     wake: str
+    waiters: str
     slot: int
 
 
 def lock_keys(name: str, prefix: str = DEFAULT_PREFIX) -> LockKeys:
     """Spell the keys of lock *name* (checked) under *prefix* (checked)."""
     base = f"{check_prefix(prefix)}{{{check_name(name)}}}"
-    return LockKeys(base, base + ":fence", base + ":wake", key_slot(base))
+    return LockKeys(base, base + ":fence", base + ":wake", base + ":waiters", key_slot(base))
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -131,6 +143,25 @@ class LockState(NamedTuple):
     ttl: float | None  # seconds left; None when free or without expiry
 
 
+class Grant(NamedTuple):
+    """A lock a release gave to a waiter: the grant's token, fencing token (0: none), ttl."""
+
+    token: str
+    fence: int
+    ttl: float  # seconds
+
+
+def grant(value: Any) -> Grant:
+    """Decode a grant popped from the ``wake`` list (``"<token> <fence> <ttl ms>"``)."""
+    token, fence, millis = _text(value).split(" ")
+    return Grant(token, int(fence), int(millis) / 1000)
+
+
+def waiter_entry(token: str, ttl_millis: int, fencing: bool) -> str:
+    """Spell a waiter's entry in the waiter set, as ``locks_acquire`` queues it."""
+    return f"{ttl_millis}:{'f' if fencing else '-'}:{token}"
+
+
 def reply(value: Any) -> Any:
     """Return a script reply as it came (the lock classes read it directly)."""
     return value
@@ -152,7 +183,7 @@ def lock_state(value: Any) -> LockState:
 
 
 def _released(value: Any) -> bool:
-    return int(value) == 1
+    return int(value) in (1, 2)
 
 
 def _seconds(value: Any) -> float:
@@ -194,28 +225,47 @@ class LockOps:
         ttl: float,
         *,
         fencing: bool = False,
-        wait: Literal["no", "will", "did"] = "no",
+        wait: Literal["no", "will", "last"] = "no",
+        longest: float = 1.0,
     ) -> Call[Acquired]:
         """Take lock *name* for *token* for *ttl* seconds if it is free (one attempt).
 
         With *fencing* a granted lock also gets the next fencing token of *name*.
-        *wait* tells the script whether the caller waits on the ``wake`` list when
-        the lock is busy: ``"no"`` (a plain try), ``"will"`` (a busy holder's release
-        then wakes one waiter) or ``"did"`` (a retry after waiting: this holder's
-        release wakes the next waiter in turn).
+        *wait* tells the script what the caller does when the lock is busy: ``"no"``
+        (a plain try), ``"will"`` (it waits up to *longest* seconds on the ``wake``
+        list: queue it for a grant) or ``"last"`` (its last try: leave the queue).
+        A grant the waiter pops is decoded by `grant`; it holds the lock under the
+        grant's token and releases it with ``release(..., entry=waiter_entry(...))``.
         """
         keys = self.keys(name)
         if wait not in _WAIT_MODES:
-            raise ValueError(f"wait must be 'no', 'will' or 'did', got {wait!r}")
-        args = (check_token(token), str(to_millis("ttl", ttl)), _WAIT_MODES[wait])
-        fenced = (keys.lock, keys.fence) if check_flag("fencing", fencing) else (keys.lock,)
+            raise ValueError(f"wait must be 'no', 'will' or 'last', got {wait!r}")
+        args: tuple[str, ...] = (check_token(token), str(to_millis("ttl", ttl)), _WAIT_MODES[wait])
+        if wait == "will":
+            args += (str(_to_millis("longest", longest, most=MAX_WAIT_MILLIS)),)
+        base = (keys.lock, keys.wake, keys.waiters)
+        fenced = (*base, keys.fence) if check_flag("fencing", fencing) else base
         return Call.trusted(self._acquire, fenced, args, acquired, keys.slot)
 
-    def release(self, name: str, token: str) -> Call[bool]:
-        """Release lock *name* if *token* holds it: True, or `NotOwnerError` from the engine."""
+    def release(
+        self, name: str, token: str, *, entry: str | None = None, fair: bool = False
+    ) -> Call[bool]:
+        """Release lock *name* if *token* holds it: True, or `NotOwnerError` from the engine.
+
+        A queued waiter is woken; with *fair* it gets the lock at once (a grant). *entry*
+        is the caller's own place in the queue when it got the lock by a grant (see
+        `waiter_entry`).
+        """
         keys = self.keys(name)
-        args = (check_token(token),)
-        return Call.trusted(self._release, (keys.lock, keys.wake), args, _released, keys.slot)
+        args: tuple[str, ...] = (check_token(token),)
+        if entry is not None:
+            if not isinstance(entry, str):
+                raise TypeError(f"entry must be a str, not {type(entry).__name__}")
+            args += (entry,)
+        if check_flag("fair", fair):
+            args = (args[0], entry or "", "1")
+        all_keys = (keys.lock, keys.wake, keys.waiters, keys.fence)
+        return Call.trusted(self._release, all_keys, args, _released, keys.slot)
 
     def extend(
         self, name: str, token: str, seconds: float, *, replace: bool = False

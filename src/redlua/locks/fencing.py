@@ -25,10 +25,11 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from redlua._checks import corrupt, to_millis
 from redlua._core import Arg, Call, Key
 from redlua._registry import load_script
 from redlua._slots import key_slot
-from redlua.locks._ops import to_millis
+from redlua.locks._ops import check_token
 
 SUFFIX = ":fence-seen"
 MAX_TOKEN = 2**63 - 1
@@ -80,10 +81,18 @@ def _check_token(token: object) -> str:
     return str(token)
 
 
+def _holder(holder: object) -> str:
+    try:
+        return check_token(holder)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(str(exc).replace("token", "holder", 1)) from None
+
+
 def _written(reply: Any) -> bool:
     return int(reply[0]) == 1
 
 
+@corrupt("a fence key")
 def _fenced(reply: Any) -> Fenced:
     token = reply[1]
     return Fenced(reply[0], int(token.decode() if isinstance(token, bytes) else token))
@@ -96,17 +105,24 @@ def fenced_set(
     *,
     fence_key: Key | None = None,
     ttl: float | None = None,
+    holder: str | None = None,
 ) -> Call[bool]:
     """Build a write of *value* to *key* that only a token >= the last one seen may make.
 
     *token* is the writer's fencing token (``lock.fence``); *ttl* (seconds, optional)
-    expires the resource, never the fence key. The call returns True when written,
-    False when refused because a newer token was seen (nothing changed).
+    expires the resource, never the fence key. *holder* (``lock.token``) also refuses a
+    second writer under the same fencing token, which a failover that lost a grant can
+    hand out twice: the first holder to write keeps the fence. The call returns True
+    when written, False when refused (nothing changed).
     """
     seen = fence_key_for(key) if fence_key is None else fence_key
     args: tuple[Arg, ...] = (value, _check_token(token))
     if ttl is not None:
         args += (str(to_millis("ttl", ttl)),)
+    if holder is not None:
+        if ttl is None:
+            args += ("",)
+        args += (_holder(holder),)
     return Call(load_script("locks_fenced_set"), (key, seen), args, _written)
 
 

@@ -27,8 +27,8 @@ the event type, what counts as an interruption and how an interrupted call clean
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import math
 import secrets
 import threading
 import time
@@ -37,12 +37,23 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, ClassVar
 
+from redlua._checks import finite, text
 from redlua._core import Call, Flow, Sleep, Wait
+from redlua._recipe_stats import RecipeStats, recipe_stats
 from redlua._registry import load_script
 from redlua.aio import AsyncEngine
 from redlua.engine import Engine
 from redlua.errors import LockLostError, NotOwnerError, OutcomeUnknownError
-from redlua.locks._ops import DEFAULT_PREFIX, LockKeys, check_flag, lock_keys, reply, to_millis
+from redlua.locks._ops import (
+    DEFAULT_PREFIX,
+    LockKeys,
+    check_flag,
+    grant,
+    lock_keys,
+    reply,
+    to_millis,
+    waiter_entry,
+)
 from redlua.locks.renewer import RenewerCore, async_renewer_for, renewer_for
 
 _log = logging.getLogger("redlua.locks")
@@ -60,12 +71,26 @@ OnLost = Callable[[Any], object]
 class Hold:
     """One owner's hold on a lock: token, fencing token, nesting count and lease state."""
 
-    __slots__ = ("count", "expires", "fence", "lost", "owner", "releasing", "token")
+    __slots__ = (
+        "count",
+        "entry",
+        "expires",
+        "fence",
+        "lost",
+        "owner",
+        "releasing",
+        "since",
+        "token",
+    )
 
-    def __init__(self, owner: object, token: str, fence: int | None, expires: float) -> None:
+    def __init__(
+        self, owner: object, token: str, fence: int | None, expires: float, entry: str | None
+    ) -> None:
         self.owner = owner
         self.token = token
         self.fence = fence
+        self.entry = entry  # its place in the waiter set when a grant gave it the lock
+        self.since = time.monotonic()  # when it was granted, for the hold-time figures
         self.count = 1
         self.expires = expires  # time.monotonic() after which the server has surely expired it
         self.lost = False  # a renewal or an extend found it gone or taken
@@ -80,7 +105,7 @@ def _check_timeout(blocking: object, timeout: object) -> None:
         raise TypeError(
             f"timeout must be None or a number of seconds, not {type(timeout).__name__}"
         )
-    if not (math.isfinite(timeout) and timeout >= 0):
+    if not (finite("timeout", timeout) and timeout >= 0):
         raise ValueError(
             f"timeout must be None or a finite number of seconds >= 0, got {timeout!r}"
         )
@@ -97,11 +122,16 @@ class LockCore(ABC):
     the engine's renewer renews the lock every ttl/3 while it is held. *fencing*: each
     grant also returns the next fencing token of *name* (`fence`); the counter key is
     kept forever, so leave it off when no resource checks tokens: without it no key
-    is left behind after release. *on_lost(lock)* is called (from the renewer's thread
-    or task) when a renewal or an extend finds the lock gone or taken.
+    is left behind after release. *fair*: a release hands the lock straight to the
+    waiter that has waited longest (FIFO, no barging, no second round trip for it);
+    without it (the default, like most locks) a release frees the lock and wakes one
+    waiter, and whoever asks first gets it, which keeps a busy holder's lock hot and
+    passes it between processes less often. *on_lost(lock)* is called (from the
+    renewer's thread or task) when a renewal or an extend finds the lock gone or taken.
     """
 
     engine: Any
+    _stats: RecipeStats
     _interrupts: ClassVar[tuple[type[BaseException], ...]]
     _event_type: ClassVar[type[Any]]
     _renewer_for: ClassVar[staticmethod[[Any], RenewerCore]]
@@ -114,6 +144,7 @@ class LockCore(ABC):
         reentrant: bool,
         auto_renew: bool,
         fencing: bool,
+        fair: bool,
         on_lost: OnLost | None,
         prefix: str,
     ) -> None:
@@ -125,6 +156,7 @@ class LockCore(ABC):
         self.reentrant = check_flag("reentrant", reentrant)
         self.auto_renew = check_flag("auto_renew", auto_renew)
         self.fencing = check_flag("fencing", fencing)
+        self.fair = check_flag("fair", fair)
         if on_lost is not None and not callable(on_lost):
             raise TypeError("on_lost must be None or a callable taking the lock")
         self.on_lost = on_lost
@@ -134,19 +166,22 @@ class LockCore(ABC):
         keys = self.keys
         self._slot = keys.slot
         self._ttl_arg = str(millis)
-        self._acquire_keys = (keys.lock, keys.fence) if fencing else (keys.lock,)
-        self._release_keys = (keys.lock, keys.wake)
+        queue = (keys.lock, keys.wake, keys.waiters)
+        self._acquire_keys = (*queue, keys.fence) if fencing else queue
+        self._release_keys = (*queue, keys.fence) if fair else queue  # fair grants fence
+        self._wait_arg = str(round(MAX_WAIT * 1000))
         self._lock_keys = (keys.lock,)
         self._wake_keys = (keys.wake,)
         self._acquire_script = load_script("locks_acquire")
         self._release_script = load_script("locks_release")
+        self._leave_script = load_script("locks_leave")
         self._extend_script = load_script("locks_extend")
         self._owner_script = load_script("locks_owner")
 
     def __repr__(self) -> str:
         options = "".join(
             f", {flag}=True"
-            for flag in ("reentrant", "auto_renew", "fencing")
+            for flag in ("reentrant", "auto_renew", "fencing", "fair")
             if getattr(self, flag)
         )
         return f"{type(self).__name__}({self.name!r}, ttl={self.ttl}{options})"
@@ -231,14 +266,36 @@ class LockCore(ABC):
     def _deadline(timeout: float | None) -> float | None:
         return None if timeout is None else time.monotonic() + timeout
 
-    def _acquire_call(self, token: str, mode: str) -> Call[Any]:
-        """Build an attempt; *mode* "0": one try, "1": will wait, "2": waited (see the script)."""
-        args = (token, self._ttl_arg, mode)
+    def _acquire_call(self, token: str, mode: str, longest: float = MAX_WAIT) -> Call[Any]:
+        """Build an attempt; *mode* "0": one try, "1": will wait *longest* s, "2": last try."""
+        if mode == "1":
+            wait = self._wait_arg if longest == MAX_WAIT else str(max(1, round(longest * 1000)))
+            args: tuple[str, ...] = (token, self._ttl_arg, mode, wait)
+        else:
+            args = (token, self._ttl_arg, mode)
         return Call.trusted(self._acquire_script, self._acquire_keys, args, reply, self._slot)
 
-    def _won(self, owner: object, token: str, fence: int) -> None:
+    def _try_call(self, token: str, deadline: float | None) -> Call[Any]:
+        """Build the next attempt of a waiter: queued for a grant, or its last try."""
+        if deadline is None:
+            return self._acquire_call(token, "1")
+        left = deadline - time.monotonic()
+        if left <= 0.001:
+            return self._acquire_call(token, "2")
+        return self._acquire_call(token, "1", min(MAX_WAIT, left))
+
+    def _won(
+        self,
+        owner: object,
+        token: str,
+        fence: int,
+        ttl: float | None = None,
+        entry: str | None = None,
+    ) -> None:
         """Record the caller's new hold (after the server granted it)."""
-        self._holds[owner] = Hold(owner, token, fence or None, time.monotonic() + self.ttl)
+        self._stats.count("lock.acquired")
+        expires = time.monotonic() + (self.ttl if ttl is None else ttl)
+        self._holds[owner] = Hold(owner, token, fence or None, expires, entry)
         if self.lost_event.is_set():
             self.lost_event.clear()
         if self.auto_renew:
@@ -246,6 +303,16 @@ class LockCore(ABC):
             if renewer is None:
                 renewer = self._renewer = self._renewer_for(self.engine)
             renewer.add(self)
+
+    def _granted(self, owner: object, token: str, popped: Any) -> bool:
+        """Take the lock a fair release gave this waiter; False for a plain wake-up ("-")."""
+        if text(popped[1]) == "-":
+            return False
+        self._stats.count("lock.handed_over")
+        given = grant(popped[1])
+        entry = waiter_entry(token, int(self._ttl_arg), self.fencing)
+        self._won(owner, given.token, given.fence if self.fencing else 0, given.ttl, entry)
+        return True
 
     @staticmethod
     def _pause(pttl: int, deadline: float | None) -> tuple[float, bool] | None:
@@ -267,32 +334,75 @@ class LockCore(ABC):
                 bound, exact = left, True
         return max(bound, 0.001), exact
 
-    def _waiting(self, owner: object, token: str, pttl: int, deadline: float | None) -> Flow[bool]:
-        """Wait on the wake-up list and try again until granted or *deadline*.
+    def _waiting(
+        self,
+        owner: object,
+        token: str,
+        pttl: int,
+        deadline: float | None,
+        queued: bool,
+        *,
+        halted: Callable[[], bool] = bool,
+    ) -> Flow[bool]:
+        """Wait on the wake list for a grant, trying again until granted or *deadline*.
 
-        The server ends a BLPOP's timeout on its timer tick (`TIMER_GRAIN`), so an
-        exact end is reached in two steps: a wake-up wait one tick shorter, then a
-        plain sleep for what is left (a release in that last tick is seen at its
-        end). Each retry stores the new value marked (mode "2") so that this holder's
-        release wakes the next waiter in turn.
+        The busy attempt queued this waiter; a release then gives it the lock through
+        the wake list (BLPOP returns the grant: no further round trip). Without a
+        grant the waiter tries again when the holder's ttl ends (a crashed holder),
+        after `MAX_WAIT` (a missed grant is taken by that try) or at the deadline,
+        where its last try leaves the queue (*queued*: the busy attempt queued it);
+        once *halted()* is true (the caller was cancelled) it stops after the current
+        wait, keeping a grant that wait brought for the caller to hand on. The server
+        ends a BLPOP's timeout on its timer tick (`TIMER_GRAIN`), so an exact end is
+        reached in two steps: a wait one tick shorter, then a plain sleep for what is
+        left. The time spent waiting goes to the engine's recipe statistics.
         """
-        call = self._acquire_call(token, "2")
+        started = time.monotonic()
+        got = yield from self._wait_loop(owner, token, pttl, deadline, queued, halted=halted)
+        stats = self._stats
+        stats.observe("lock.wait", time.monotonic() - started)
+        stats.count("lock.waited" if got else "lock.timed_out")
+        return got
+
+    def _wait_loop(
+        self,
+        owner: object,
+        token: str,
+        pttl: int,
+        deadline: float | None,
+        queued: bool,
+        *,
+        halted: Callable[[], bool],
+    ) -> Flow[bool]:
+        """The loop of `_waiting`: wait for a grant, try again, until granted or out of time."""
         while True:
             planned = self._pause(pttl, deadline)
             if planned is None:
+                if not queued:
+                    return False
+                answer = yield self._acquire_call(token, "2")
+                if answer[0] == 1:
+                    self._won(owner, token, answer[1])
+                    return True
                 return False
             pause, exact = planned
+            popped = None
             if not exact:
-                yield Wait(self._wake_keys, pause)
+                popped = yield Wait(self._wake_keys, pause)
             elif pause > TIMER_GRAIN:
-                yield Wait(self._wake_keys, pause - TIMER_GRAIN)
+                popped = yield Wait(self._wake_keys, pause - TIMER_GRAIN)
             else:
                 yield Sleep(pause)
+            if popped is not None and self._granted(owner, token, popped):
+                return True
+            if halted():
+                return False
+            call = self._try_call(token, deadline)
             answer = yield call
             if answer[0] == 1:
                 self._won(owner, token, answer[1])
                 return True
-            pttl = answer[1]
+            queued, pttl = call.args[2] == "1", answer[1]
 
     # -- releasing, extending ----------------------------------------------------------------
 
@@ -307,11 +417,29 @@ class LockCore(ABC):
         hold.releasing = True
         return hold
 
-    def _release_call(self, token: str) -> Call[Any]:
-        return Call.trusted(self._release_script, self._release_keys, (token,), reply, self._slot)
+    def _release_call(self, token: str, entry: str | None = None) -> Call[Any]:
+        if self.fair:
+            args: tuple[str, ...] = (token, entry or "", "1")
+        else:
+            args = (token,) if entry is None else (token, entry)
+        return Call.trusted(self._release_script, self._release_keys, args, reply, self._slot)
+
+    def _cleanup_calls(self, token: str) -> list[Call[Any]]:
+        """Calls that undo an acquire by *token* whose outcome is unknown or was interrupted.
+
+        Release what the token may have taken, then leave the waiter queue (freeing a
+        grant no waiter received): a waiter that stopped waiting must not be given the
+        lock by the next release.
+        """
+        entry = waiter_entry(token, int(self._ttl_arg), self.fencing)
+        leave = Call.trusted(
+            self._leave_script, self._release_keys[:3], (entry,), reply, self._slot
+        )
+        return [self._release_call(token), leave]
 
     def _left(self, hold: Hold) -> None:
         """Forget *hold* (released, or known not to hold the lock any more)."""
+        self._stats.observe("lock.held", time.monotonic() - hold.since)
         if self._holds.get(hold.owner) is hold:
             del self._holds[hold.owner]
         if self._renewer is not None:
@@ -343,6 +471,7 @@ class LockCore(ABC):
 
     def _mark_lost(self, hold: Hold) -> None:
         """Record that *hold* is gone or taken: flag, event, callback."""
+        self._stats.count("lock.lost")
         hold.lost = True
         self.lost_event.set()
         if self.on_lost is not None:
@@ -407,6 +536,7 @@ class Lock(LockCore):
         reentrant: bool = False,
         auto_renew: bool = False,
         fencing: bool = False,
+        fair: bool = False,
         on_lost: OnLost | None = None,
         prefix: str = DEFAULT_PREFIX,
     ) -> None:
@@ -418,10 +548,12 @@ class Lock(LockCore):
             reentrant=reentrant,
             auto_renew=auto_renew,
             fencing=fencing,
+            fair=fair,
             on_lost=on_lost,
             prefix=prefix,
         )
         self.engine = engine
+        self._stats = recipe_stats(engine)
 
     @staticmethod
     def _current() -> object:
@@ -443,15 +575,18 @@ class Lock(LockCore):
         deadline = self._deadline(timeout)
         token = secrets.token_hex(16)
         try:
-            answer = self.engine.run(self._acquire_call(token, "1" if blocking else "0"))
+            call = self._try_call(token, deadline) if blocking else self._acquire_call(token, "0")
+            answer = self.engine.run(call)
             if answer[0] == 1:
                 self._won(owner, token, answer[1])
                 return True
             if not blocking:
                 return False
-            return self.engine.drive(self._waiting(owner, token, answer[1], deadline))
+            queued = call.args[2] == "1"
+            flow = self._waiting(owner, token, answer[1], deadline, queued)
+            return self.engine.drive(flow)
         except OutcomeUnknownError:
-            self._release_quietly(token)
+            self._undo(token)
             raise
         except self._interrupts:
             self._abandon(token)
@@ -468,13 +603,13 @@ class Lock(LockCore):
         if hold is None:
             return
         try:
-            self.engine.run(self._release_call(hold.token))
+            self.engine.run(self._release_call(hold.token, hold.entry))
         except NotOwnerError:
             self._left(hold)
             raise
         except OutcomeUnknownError:
             self._left(hold)
-            if not self._release_quietly(hold.token):
+            if not self._release_quietly(hold.token, hold.entry):
                 raise
         except self._interrupts:
             self._left(hold)
@@ -525,19 +660,26 @@ class Lock(LockCore):
         answer = self.engine.run(self._state_call(token))
         return bool(answer[1] == 1)
 
-    def _release_quietly(self, token: str) -> bool:
+    def _release_quietly(self, token: str, entry: str | None = None) -> bool:
         """Release *token*'s lock if it holds it; True when the server answered either way."""
         try:
-            self.engine.run(self._release_call(token))
+            self.engine.run(self._release_call(token, entry))
         except NotOwnerError:
             return True
         except Exception:  # noqa: BLE001 - best effort: the ttl frees the lock anyway
             return False
         return True
 
+    def _undo(self, token: str) -> None:
+        """Undo an acquire by *token*: release what it may hold and leave the queue."""
+        try:
+            self.engine.run_many(self._cleanup_calls(token), return_exceptions=True)
+        except Exception:  # noqa: BLE001 - best effort: ttls and deadlines end it anyway
+            _log.warning("cleaning up after an acquire of lock %r failed", self.name)
+
     def _abandon(self, token: str) -> None:
-        """Clean up after an interrupted call: release what *token* may hold, now."""
-        self._release_quietly(token)
+        """Clean up after an interrupted acquire: release and leave the queue, now."""
+        self._undo(token)
 
     def __enter__(self) -> Lock:
         self.acquire()
@@ -588,6 +730,7 @@ class AsyncLock(LockCore):
         reentrant: bool = False,
         auto_renew: bool = False,
         fencing: bool = False,
+        fair: bool = False,
         on_lost: OnLost | None = None,
         prefix: str = DEFAULT_PREFIX,
     ) -> None:
@@ -599,10 +742,12 @@ class AsyncLock(LockCore):
             reentrant=reentrant,
             auto_renew=auto_renew,
             fencing=fencing,
+            fair=fair,
             on_lost=on_lost,
             prefix=prefix,
         )
         self.engine = engine
+        self._stats = recipe_stats(engine)
 
     @staticmethod
     def _current() -> object:
@@ -624,15 +769,19 @@ class AsyncLock(LockCore):
         deadline = self._deadline(timeout)
         token = secrets.token_hex(16)
         try:
-            answer = await self.engine.run(self._acquire_call(token, "1" if blocking else "0"))
+            call = self._try_call(token, deadline) if blocking else self._acquire_call(token, "0")
+            answer = await self.engine.run(call)
             if answer[0] == 1:
                 self._won(owner, token, answer[1])
                 return True
             if not blocking:
                 return False
-            return await self.engine.drive(self._waiting(owner, token, answer[1], deadline))
+            stop = asyncio.Event()
+            queued = call.args[2] == "1"
+            flow = self._waiting(owner, token, answer[1], deadline, queued, halted=stop.is_set)
+            return await self._drive_to_the_end(owner, flow, stop)
         except OutcomeUnknownError:
-            await self._release_quietly(token)
+            await self._undo(token)
             raise
         except self._interrupts:
             self._abandon(token)
@@ -649,13 +798,13 @@ class AsyncLock(LockCore):
         if hold is None:
             return
         try:
-            await self.engine.run(self._release_call(hold.token))
+            await self.engine.run(self._release_call(hold.token, hold.entry))
         except NotOwnerError:
             self._left(hold)
             raise
         except OutcomeUnknownError:
             self._left(hold)
-            if not await self._release_quietly(hold.token):
+            if not await self._release_quietly(hold.token, hold.entry):
                 raise
         except self._interrupts:
             self._left(hold)
@@ -706,19 +855,54 @@ class AsyncLock(LockCore):
         answer = await self.engine.run(self._state_call(token))
         return bool(answer[1] == 1)
 
-    async def _release_quietly(self, token: str) -> bool:
+    async def _release_quietly(self, token: str, entry: str | None = None) -> bool:
         """Release *token*'s lock if it holds it; True when the server answered either way."""
         try:
-            await self.engine.run(self._release_call(token))
+            await self.engine.run(self._release_call(token, entry))
         except NotOwnerError:
             return True
         except Exception:  # noqa: BLE001 - best effort: the ttl frees the lock anyway
             return False
         return True
 
+    async def _undo(self, token: str) -> None:
+        """Undo an acquire by *token*: release what it may hold and leave the queue."""
+        try:
+            await self.engine.run_many(self._cleanup_calls(token), return_exceptions=True)
+        except Exception:  # noqa: BLE001 - best effort: ttls and deadlines end it anyway
+            _log.warning("cleaning up after an acquire of lock %r failed", self.name)
+
+    async def _drive_to_the_end(self, owner: object, flow: Flow[bool], stop: asyncio.Event) -> bool:
+        """Drive a waiting flow so that cancelling the caller cannot lose a grant in flight.
+
+        The flow runs in a task of its own (its BLPOP is never cut off mid-reply); a
+        cancelled caller stops it after its current wait, and a grant that wait brings
+        is released at once, which hands the lock to the next waiter.
+        """
+        inner = asyncio.ensure_future(self.engine.drive(flow))
+        try:
+            return await asyncio.shield(inner)
+        except asyncio.CancelledError:
+            stop.set()
+            inner.add_done_callback(functools.partial(self._hand_on, owner))
+            raise
+
+    def _hand_on(self, owner: object, done: asyncio.Future[bool]) -> None:
+        """Release a grant that reached a waiter after it was cancelled."""
+        if done.cancelled() or done.exception() is not None or not done.result():
+            return
+        hold = self._holds.get(owner)
+        if hold is not None:
+            self._left(hold)
+            task = asyncio.get_running_loop().create_task(
+                self._release_quietly(hold.token, hold.entry)
+            )
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
     def _abandon(self, token: str) -> None:
-        """Clean up after a cancelled call: release what *token* may hold, in the background."""
-        task = asyncio.get_running_loop().create_task(self._release_quietly(token))
+        """Clean up after a cancelled acquire: release and leave the queue, in the background."""
+        task = asyncio.get_running_loop().create_task(self._undo(token))
         _background.add(task)
         task.add_done_callback(_background.discard)
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import re
 import secrets
 import threading
@@ -34,8 +33,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from redlua._checks import check_name as _check_name
+from redlua._checks import corrupt, finite, to_millis
 from redlua._checks import text as _text
-from redlua._checks import to_millis
 from redlua._core import Call, Flow, Wait
 from redlua._registry import load_script
 from redlua._slots import key_slot
@@ -105,7 +104,7 @@ def check_wait(blocking: object, timeout: object) -> float | None:
         raise TypeError(
             f"timeout must be None or a number of seconds, not {type(timeout).__name__}"
         )
-    if not (math.isfinite(timeout) and timeout >= 0):
+    if not (finite("timeout", timeout) and timeout >= 0):
         raise ValueError(f"timeout must be None or a finite number >= 0, got {timeout!r}")
     return float(timeout)
 
@@ -138,6 +137,7 @@ def _flag(reply: Any) -> bool:
     return int(reply) > 0
 
 
+@corrupt("a permit set")
 def _holders(reply: Any) -> dict[str, float]:
     now, flat = int(reply[0]), reply[1]
     return {

@@ -3,8 +3,7 @@
   Extend a lock the token holds: add milliseconds to its remaining time, or set it.
   Runs under maxmemory (allow-oom): it allocates nothing.
 
-  KEYS[1]  lock string redlua:lock:{<name>}: the holder's token ("+" appended once a
-           waiter is queued)
+  KEYS[1]  lock string redlua:lock:{<name>}: the holder's token
   ARGV[1]  token of the caller
   ARGV[2]  milliseconds (an integer > 0, at most 15 digits)
   ARGV[3]  (optional) "1": set the remaining time to ARGV[2]; "0" or absent: add ARGV[2]
@@ -27,7 +26,7 @@ if replace ~= '0' and replace ~= '1' then
     .. string.sub(tostring(replace), 1, 40))
 end
 local held = redis.pcall('GET', lock)
-if held ~= token and held ~= token .. '+' then
+if held ~= token then
   if held and type(held) ~= 'string' then
     return redis.error_reply('CORRUPT_DATA ' .. lock .. ' holds no lock token')
   end

@@ -2,8 +2,7 @@
 --[[
   Tell whether a lock is held, for how long, and whether a token holds it.
 
-  KEYS[1]  lock string redlua:lock:{<name>}: the holder's token ("+" appended once a
-           waiter is queued)
+  KEYS[1]  lock string redlua:lock:{<name>}: the holder's token
   ARGV[1]  (optional) token to compare with the holder's
 
   Returns  {PTTL in milliseconds (-2: free, -1: no expiry), 1 if ARGV[1] holds it else 0}.
@@ -19,7 +18,7 @@ if type(held) ~= 'string' then
   return redis.error_reply('CORRUPT_DATA ' .. lock .. ' holds no lock token')
 end
 local mine = 0
-if token and (held == token or held == token .. '+') then
+if token and held == token then
   mine = 1
 end
 return {redis.call('PTTL', lock), mine}

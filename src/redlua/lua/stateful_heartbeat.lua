@@ -21,13 +21,16 @@
   count is deleted: the new load figure includes those links.
 
   Returns  the server time in milliseconds (integer), the epochMillis written.
-  Errors   INVALID_ARGUMENT when an argument is malformed (nothing is written);
-           STALE_INCARNATION when another incarnation of the pod holds a lease that has
-           not run out and it has not shut down (nothing is written).
+  Errors   INVALID_ARGUMENT when an argument is malformed; CORRUPT_DATA when one of the
+           keys is not a hash; STALE_INCARNATION when another incarnation of the pod
+           holds a lease that has not run out and it has not shut down. Nothing is
+           written on an error.
   Idempotent  yes
 ]]
 local pod, load, routing, capacity = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local address, incarnation, lease = ARGV[5], ARGV[6], ARGV[7]
+
+--!include check_types
 
 local function count(text)
   return #text <= 15 and (text == '0' or string.match(text, '^[1-9]%d*$') ~= nil)
@@ -56,7 +59,9 @@ if not count(lease) or lease == '0' then return invalid('lease must be an intege
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 
-local stored = redis.call('HGET', KEYS[2], pod)
+local stored = redis.pcall('HGET', KEYS[2], pod)
+local bad = wrong_reply(KEYS[2], stored) or wrong_type(KEYS[3], 'hash')
+if bad then return bad end
 if stored then
   local ok, old = pcall(cjson.decode, stored)
   if ok and type(old) == 'table' and old.incarnation ~= incarnation
@@ -76,7 +81,9 @@ if capacity ~= '' then meta = meta .. ',"capacity":' .. capacity end
 if address ~= '' then meta = meta .. ',"address":' .. cjson.encode(address) end
 meta = meta .. '}'
 
-redis.call('HSET', KEYS[1], pod, load .. '-' .. at)
+local wrote = redis.pcall('HSET', KEYS[1], pod, load .. '-' .. at) -- the first write
+bad = wrong_reply(KEYS[1], wrote)
+if bad then return bad end
 redis.call('HSET', KEYS[2], pod, meta)
 redis.call('HDEL', KEYS[3], pod)
 return now

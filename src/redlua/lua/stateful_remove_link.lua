@@ -22,47 +22,7 @@
 local link, hash, vkey = KEYS[1], KEYS[2], KEYS[3]
 local svc, keep, mode = ARGV[1], ARGV[2], ARGV[3] or 'grace'
 
-local function integer(s) -- an integer the server takes as a TTL, below 10^15 in magnitude
-  local digits = s and string.match(s, '^%-?([1-9]%d*)$')
-  return s == '0' or (digits ~= nil and #digits <= 15)
-end
-if not integer(keep) then
-  return redis.error_reply('INVALID_ARGUMENT keepSeconds must be an integer, got '
-    .. string.sub(tostring(keep), 1, 40))
-end
-if mode ~= 'grace' and mode ~= 'exact' then
-  return redis.error_reply('INVALID_ARGUMENT mode must be "grace" or "exact", got '
-    .. string.sub(tostring(mode), 1, 40))
-end
-if vkey then
-  local v = redis.call('GET', vkey)
-  if v and not (v == '0' or (string.match(v, '^[1-9]%d*$') and #v <= 18)) then
-    return redis.error_reply('CORRUPT_DATA ' .. vkey .. ' holds no version number')
-  end
-end
-
--- Remove the link; HDEL goes first, so that a hash of the wrong type fails before any
--- write. Returns 1 when the link existed, and whether anything was written.
-local function remove()
-  local changed = redis.call('HDEL', hash, svc) == 1
-  if mode == 'exact' then
-    local n = redis.call('DEL', link)
-    return n, changed or n == 1
-  end
-  local left = redis.call('PTTL', link)
-  if left == -2 then
-    return 0, changed
-  end
-  local seconds = tonumber(keep)
-  if seconds <= 0 then
-    redis.call('DEL', link)
-    changed = true
-  elseif left == -1 or left > seconds * 1000 then
-    redis.call('EXPIRE', link, keep)
-    changed = true
-  end
-  return 1, changed
-end
+--!include stateful_remove_link
 
 local n, changed = remove()
 if vkey and changed then

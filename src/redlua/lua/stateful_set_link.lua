@@ -14,45 +14,19 @@
   Returns  {previous pod} or {"-1"} when there was no link (strings).
   Errors   INVALID_ARGUMENT when ttl is neither -1 nor an integer the server takes as a
            TTL (|ttl| below 10^15): refused before any write, where the original failed
-           halfway. CORRUPT_DATA when the version key holds no version number. A key of
-           the wrong type fails with the server's error before any write.
+           halfway. CORRUPT_DATA when the version key holds no version number or the
+           link holds no pod id (an integer). A key of the wrong type fails with the
+           server's error before any write.
   Idempotent  no
 ]]
 local link, hash, vkey = KEYS[1], KEYS[2], KEYS[3]
 local svc, pod, ttl = ARGV[1], ARGV[2], ARGV[3]
 
-local function integer(s) -- an integer EXPIRE accepts, below 10^15 in magnitude
-  local digits = s and string.match(s, '^%-?([1-9]%d*)$')
-  return s == '0' or (digits ~= nil and #digits <= 15)
-end
-local persistent = ttl ~= nil and tonumber(ttl) == -1
-if not (persistent or integer(ttl)) then
-  return redis.error_reply('INVALID_ARGUMENT ttl must be -1 or an integer of seconds, got '
-    .. string.sub(tostring(ttl), 1, 40))
-end
-if vkey then
-  local v = redis.call('GET', vkey)
-  if v and not (v == '0' or (string.match(v, '^[1-9]%d*$') and #v <= 18)) then
-    return redis.error_reply('CORRUPT_DATA ' .. vkey .. ' holds no version number')
-  end
-end
-
--- Write(pod, ttl) of the contract; the hash goes first, so that a hash of the wrong
--- type fails before anything is written.
-local function write()
-  if persistent then
-    redis.call('HSET', hash, svc, pod)
-    redis.call('SET', link, pod)
-  else
-    redis.call('HDEL', hash, svc)
-    redis.call('SET', link, pod)
-    redis.call('EXPIRE', link, ttl)
-  end
-  if vkey then
-    redis.call('INCR', vkey)
-  end
-end
+--!include stateful_write_link
 
 local prev = redis.call('GET', link)
+if prev and not string.match(prev, '^%-?%d+$') then -- the reply names it: check before writing
+  return redis.error_reply('CORRUPT_DATA ' .. link .. ' holds no pod id')
+end
 write()
 return {prev or '-1'}

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, NamedTuple, TypeVar
 
+from redlua._checks import corrupt
 from redlua._checks import text as _text
 from redlua._core import Call
 from redlua._registry import load_script
@@ -99,11 +100,13 @@ def keep_arg(keep: object, what: str = "keep") -> str:
 # -- reply decoding ----------------------------------------------------------------------------
 
 
+@corrupt("a link")
 def _pod(value: Any) -> int | None:
     text = _text(value)
     return None if text == "-1" else int(text)
 
 
+@corrupt("a link")
 def _owner(value: Any) -> int:
     pod = _pod(value)
     if pod is None:
@@ -123,6 +126,7 @@ def _flag(reply: Any) -> bool:
     return int(reply[0]) > 0
 
 
+@corrupt("a UID hash")
 def _services(reply: Any) -> dict[str, int]:
     items = (
         list(reply.items())
@@ -132,8 +136,13 @@ def _services(reply: Any) -> dict[str, int]:
     return {_text(svc): _owner(pod) for svc, pod in items}
 
 
+@corrupt("a link's version key")
+def _token(value: Any) -> int:
+    return int(_text(value))
+
+
 def _version(reply: Any) -> int:
-    return int(_text(reply[0]))
+    return _token(reply[0])
 
 
 class LinkOps:
@@ -304,7 +313,7 @@ class LinkOps:
 
         def decode(reply: Any) -> Claim:
             owner = _owner(reply[0])
-            return Claim(owner == mine, owner, _pod(reply[1]), int(_text(reply[2])))
+            return Claim(owner == mine, owner, _pod(reply[1]), _token(reply[2]))
 
         return self._call("stateful_claim", keys, args, decode)
 
@@ -316,7 +325,7 @@ class LinkOps:
         args = (self._service(service), str(check_pod(pod)), keep_arg(grace, "grace"))
 
         def decode(reply: Any) -> tuple[bool, int]:
-            return int(reply[0]) > 0, int(_text(reply[1]))
+            return int(reply[0]) > 0, _token(reply[1])
 
         return self._call("stateful_release", keys, args, decode)
 

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, cast
 
+from redlua._checks import finite
 from redlua._core import Call, Flow
 from redlua.aio import AsyncEngine
 from redlua.engine import Engine
@@ -85,8 +86,10 @@ class _Cached(NamedTuple):
 
 
 def _positive(what: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{what} must be a number > 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, not {type(value).__name__}")
+    if not (finite(what, value) and value > 0):
+        raise ValueError(f"{what} must be a finite number > 0, got {value!r}")
     return float(value)
 
 

@@ -1,0 +1,80 @@
+#!lua flags=allow-oom
+--[[
+  Cancel a pending reservation: its quantities move from reserved back to stock, once.
+
+  KEYS[1]  stock: HASH product -> units available
+  KEYS[2]  reserved: HASH product -> units held by pending reservations
+  KEYS[3]  reservations: HASH reservation id -> record (JSON, written by these scripts)
+  KEYS[4]  deadlines: ZSET pending reservation id -> deadline in server milliseconds
+  KEYS[5]  settled: ZSET settled reservation id -> when its record is forgotten (ms)
+  ARGV[1]  reservation id: 1 to 64 letters, digits, "_" or "-"
+  ARGV[2]  keep in milliseconds: how long the settled record is remembered (integer > 0)
+
+  The time is the server's (TIME). A pending reservation whose deadline is at or before
+  now is settled as "expired" (the reaper had not come yet): the stock goes back all
+  the same, once. Cancelling a cancelled or expired reservation again changes nothing
+  and answers the same, so a re-sent call is safe. The first of a confirm and a cancel
+  wins; the other gets RESERVATION_CLOSED.
+
+  Returns  {1 when settled now or 0 when it was already, "cancelled" or "expired",
+           {product, quantity, ...}}.
+  Errors   INVALID_ARGUMENT when an argument is malformed; RESERVATION_NOT_FOUND when no
+           record exists (never made, or forgotten after its keep time);
+           RESERVATION_CLOSED when it was confirmed; CORRUPT_DATA when the record, its
+           items or the stock and reserved counts were not written by these scripts, or
+           a key it writes has another type (all checked before any write).
+  Idempotent  yes
+]]
+local stock, reserved, records, deadlines, settled = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id, keep = ARGV[1], ARGV[2]
+
+--!include check_types
+--!include inventory_items
+
+--!include inventory_settle
+
+local status = record.status
+if status == 'cancelled' or status == 'expired' then
+  return {0, status, record.items}
+end
+if status ~= 'reserved' then
+  return redis.error_reply('RESERVATION_CLOSED reservation ' .. id .. ' is ' .. tostring(status))
+end
+local bad = wrong_type(deadlines, 'zset', settled, 'zset')
+if bad then return bad end
+if not items_ok(record.items) then
+  return redis.error_reply('CORRUPT_DATA reservation ' .. id .. ' holds no items')
+end
+for i = 1, #record.items, 2 do
+  local product = record.items[i]
+  local held, have = redis.pcall('HGET', reserved, product), redis.pcall('HGET', stock, product)
+  bad = wrong_reply(reserved, held) or wrong_reply(stock, have)
+  if bad then return bad end
+  if not (held and counter_ok(held) and tonumber(held) >= tonumber(record.items[i + 1])) then
+    return redis.error_reply('CORRUPT_DATA ' .. reserved .. ' holds less than reservation '
+      .. id .. ' of "' .. product .. '"')
+  end
+  if not counter_ok(have) then
+    return redis.error_reply('CORRUPT_DATA ' .. stock .. ' holds no stock for "' .. product
+      .. '"')
+  end
+end
+
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+status = 'cancelled'
+if tonumber(record.deadline) <= now then
+  status = 'expired'
+end
+local stamp = string.format('%d', now)
+for i = 1, #record.items, 2 do
+  local product, qty = record.items[i], tonumber(record.items[i + 1])
+  redis.call('HINCRBY', stock, product, qty)
+  redis.call('HINCRBY', reserved, product, -qty)
+end
+record.status = status
+record.settled = stamp
+redis.call('HSET', records, id, cjson.encode(record))
+redis.call('ZREM', deadlines, id)
+redis.call('ZADD', settled, string.format('%d', now + tonumber(keep)), id)
+return {1, status, record.items}

@@ -1,0 +1,1 @@
+"""Fault suite: real servers broken on purpose (see conftest.py)."""
