@@ -30,6 +30,7 @@ from redlua import AsyncEngine, Call, Engine, Script, load_script
 SOURCE = "return redis.call('INCR', KEYS[1])"
 SCRIPT = Script.from_source("bench_incr", SOURCE)
 BATCH = 100
+TASKS = 32
 CANDIDATE_KEY = "redlua:bench:engine:candidate"
 BASELINE_KEY = "redlua:bench:engine:baseline"
 CONTROL_KEY = "redlua:bench:engine:control"
@@ -88,7 +89,7 @@ def sync_cases(target: Target) -> Iterator[list[Case]]:
                 name="engine.run",
                 candidate=partial(engine.run, call),
                 baseline=partial(client.evalsha, SCRIPT.sha, 1, BASELINE_KEY),
-                target=0.95,
+                target=1.3,
                 note="Engine.run(call) vs client.evalsha(sha, 1, key)",
             ),
             Case(
@@ -145,13 +146,32 @@ async def async_cases(target: Target) -> AsyncIterator[list[AsyncCase]]:
         first = await engine.run(call), await client.evalsha(SCRIPT.sha, 1, BASELINE_KEY)
         if tuple(int(v) for v in first) != (1, 1):
             raise AssertionError(f"the first INCR of each side must return 1, got {first}")
+        unpiped = AsyncEngine(client, pipelining=False)
+        unpiped.register(SCRIPT.name, SCRIPT)
         yield [
             AsyncCase(
                 name="aio.run",
                 candidate=partial(engine.run, call),
                 baseline=partial(client.evalsha, SCRIPT.sha, 1, BASELINE_KEY),
-                target=0.95,
-                note="await AsyncEngine.run(call) vs await client.evalsha(sha, 1, key)",
+                target=1.0,
+                note="await AsyncEngine.run(call) vs await client.evalsha(sha, 1, key),"
+                " one task (auto-pipelining on: a batch of one per tick)",
+            ),
+            AsyncCase(
+                name="aio.run_32_tasks",
+                candidate=partial(engine.run, call),
+                baseline=partial(client.evalsha, SCRIPT.sha, 1, BASELINE_KEY),
+                concurrency=TASKS,
+                target=3.0,
+                note=f"AsyncEngine.run vs client.evalsha, {TASKS} tasks at once"
+                " (auto-pipelining: their calls share writes)",
+            ),
+            AsyncCase(
+                name="aio.run_32_tasks_unpiped",
+                candidate=partial(unpiped.run, call),
+                baseline=partial(client.evalsha, SCRIPT.sha, 1, BASELINE_KEY),
+                concurrency=TASKS,
+                note=f"AsyncEngine(pipelining=False).run vs client.evalsha, {TASKS} tasks at once",
             ),
             AsyncCase(
                 name="aio.run_functions",

@@ -56,6 +56,7 @@ def suites() -> list[Suite]:
     import cases_inventory
     import cases_ledger
     import cases_locks
+    import cases_pipelining
     import cases_ratelimit
     import cases_stateful
     import cases_txn
@@ -69,6 +70,7 @@ def suites() -> list[Suite]:
         cases_txn.SUITE,
         cases_ledger.SUITE,
         cases_inventory.SUITE,
+        cases_pipelining.SUITE,
     ]
 
 

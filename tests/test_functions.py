@@ -569,7 +569,7 @@ def test_restart_needs_no_reload_in_functions_mode(make: EngineMaker, persistenc
         finally:
             admin.close()
         assert sum(s.reloads for s in functions.stats().values()) == 0
-        assert sum(s.reloads for s in scripts.stats().values()) == 2
+        assert sum(s.reloads for s in scripts.stats().values()) == 2, scripts.stats()
 
 
 # -- cluster -------------------------------------------------------------------------------

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import weakref
+from typing import Any, Protocol, cast
 
 import redis.asyncio as aredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import ResponseError
+
+from ._idle import AsyncIdleConnections, astale
 
 Node = Any  # None for a standalone server, a ClusterNode in a cluster
 
@@ -19,8 +23,10 @@ class Conn(Protocol):
     async def send_command(self, *args: Any) -> None: ...
     async def send_packed_command(self, command: Any) -> None: ...
     def pack_commands(self, commands: Any) -> Any: ...
-    async def read_response(self) -> Any: ...
+    async def read_response(self, timeout: float | None = None) -> Any: ...
     async def disconnect(self) -> None: ...
+    async def can_read(self) -> bool: ...
+    async def can_read_destructive(self) -> bool: ...
 
 
 class StandaloneTransport:
@@ -34,6 +40,8 @@ class StandaloneTransport:
         self.client = client
         self._c: Any = client
         self._pool: Any = client.connection_pool
+        self._idle = AsyncIdleConnections(self._pool)
+        weakref.finalize(self, self._idle.close_later)
 
     async def ready(self) -> None:
         """Nothing to prepare for a standalone server."""
@@ -51,20 +59,38 @@ class StandaloneTransport:
         return [None]
 
     async def acquire(self, node: Node) -> Conn:
-        """Take a connected connection from the pool (raises before anything is sent)."""
-        conn: Conn = await self._pool.get_connection()
-        return conn
+        """Take a connected connection, a kept one first (raises before anything is sent)."""
+        return await _take(self._idle)
 
     async def release(self, node: Node, conn: Conn) -> None:
-        """Give *conn* back to the pool."""
-        await self._pool.release(conn)
+        """Keep *conn* for the next call, or give it back to the pool."""
+        if not self._idle.keep(conn):
+            await self._pool.release(conn)
+
+    async def close(self) -> None:
+        """Give every kept connection back to the pool."""
+        await self._idle.aclose()
 
     async def refresh(self) -> None:
         """Nothing to refresh for a standalone server."""
 
     async def execute(self, node: Node, *args: Any) -> Any:
-        """Run an idempotent admin command (SCRIPT LOAD, SCRIPT EXISTS, ...)."""
-        return await self._c.execute_command(*args)
+        """Run an idempotent admin command (SCRIPT LOAD, SCRIPT EXISTS, ...); its raw reply.
+
+        On a checked connection, as the calls: a server restarted since the pool's
+        connections were made costs no failed reload.
+        """
+        conn = await self.acquire(node)
+        try:
+            await conn.send_command(*args)
+            return await conn.read_response()
+        except ResponseError:
+            raise
+        except BaseException:
+            await conn.disconnect()
+            raise
+        finally:
+            await self.release(node, conn)
 
     def fresh_connection(self, node: Node) -> Conn:
         """Open a new connection on db 0 with no name: it works while the server is BUSY."""
@@ -126,6 +152,9 @@ class ClusterTransport:
         """Give *conn* back to *node*."""
         node.release(conn)
 
+    async def close(self) -> None:
+        """Nothing kept: a cluster node's own free list is already cheap."""
+
     async def refresh(self) -> None:
         """Learn the slot map again (after MOVED, a failover or a refused connection)."""
         await self._c.nodes_manager.initialize()
@@ -143,6 +172,22 @@ class ClusterTransport:
     def describe(self, node: Node) -> str:
         """Return host:port of *node*."""
         return f"{node.host}:{node.port}"
+
+
+async def _take(idle: AsyncIdleConnections) -> Conn:
+    """Return a kept connection, checked and connected, else one from the pool."""
+    kept = idle.take()
+    if kept is None:
+        return cast("Conn", await idle.pool.get_connection())
+    conn, _ = kept  # checked however fresh: no system call in asyncio, the loop read the socket
+    try:
+        if await astale(conn):
+            await conn.disconnect()
+        await conn.connect()  # a no-op when connected
+    except BaseException:
+        await idle.pool.release(conn)
+        raise
+    return cast("Conn", conn)
 
 
 def transport_for(client: Any) -> StandaloneTransport | ClusterTransport:

@@ -127,6 +127,7 @@ class EngineCore:
     """
 
     cluster: bool = False
+    _pipe: Any = None  # AsyncEngine's auto-pipeline; the sync engine sends each call itself
 
     def __init__(self, *, retry: RetryPolicy | None = None, mode: str | None = None) -> None:
         self.retry = retry or RetryPolicy()

@@ -2,15 +2,20 @@
 
 Both transports hand out redis-py connections taken from the client's own pools,
 so the engine writes and reads itself and redis-py's silent re-sends never apply
-to scripts. ``_atransport.py`` is the asyncio twin.
+to scripts. A connection given back is kept by the engine for its next call when the
+pool is unbounded (see ``_idle.py``). ``_atransport.py`` is the asyncio twin.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Protocol, cast
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import ResponseError
+
+from ._idle import FRESH, IdleConnections, IdlePools, stale
 
 Node = Any  # None for a standalone server, a ClusterNode in a cluster
 
@@ -39,6 +44,8 @@ class StandaloneTransport:
         self.client = client
         self._c: Any = client
         self._pool: Any = client.connection_pool
+        self._idle = IdleConnections(self._pool)
+        weakref.finalize(self, self._idle.close_later)
 
     def ready(self) -> None:
         """Nothing to prepare for a standalone server."""
@@ -56,19 +63,38 @@ class StandaloneTransport:
         return [None]
 
     def acquire(self, node: Node) -> Conn:
-        """Take a connected connection from the pool (raises before anything is sent)."""
-        return cast("Conn", self._pool.get_connection())
+        """Take a connected connection, a kept one first (raises before anything is sent)."""
+        return _take(self._idle)
 
     def release(self, node: Node, conn: Conn) -> None:
-        """Give *conn* back to the pool."""
-        self._pool.release(conn)
+        """Keep *conn* for the next call, or give it back to the pool."""
+        if not self._idle.keep(conn):
+            self._pool.release(conn)
+
+    def close(self) -> None:
+        """Give every kept connection back to the pool."""
+        self._idle.close()
 
     def refresh(self) -> None:
         """Nothing to refresh for a standalone server."""
 
     def execute(self, node: Node, *args: Any) -> Any:
-        """Run an idempotent admin command (SCRIPT LOAD, SCRIPT EXISTS, ...)."""
-        return self._c.execute_command(*args)
+        """Run an idempotent admin command (SCRIPT LOAD, SCRIPT EXISTS, ...); its raw reply.
+
+        On a checked connection, as the calls: a server restarted since the pool's
+        connections were made costs no failed reload.
+        """
+        conn = self.acquire(node)
+        try:
+            conn.send_command(*args)
+            return conn.read_response()
+        except ResponseError:
+            raise
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            self.release(node, conn)
 
     def fresh_connection(self, node: Node) -> Conn:
         """Open a new connection on db 0 with no name: it works while the server is BUSY."""
@@ -89,6 +115,8 @@ class ClusterTransport:
     def __init__(self, client: RedisCluster) -> None:
         self.client = client
         self._c: Any = client
+        self._idle = IdlePools()
+        weakref.finalize(self, self._idle.close_later)
 
     def ready(self) -> None:
         """The sync cluster client learns its topology when it is created."""
@@ -117,12 +145,18 @@ class ClusterTransport:
         return node.redis_connection or self._c.get_redis_connection(node)
 
     def acquire(self, node: Node) -> Conn:
-        """Take a connected connection to *node* (raises before anything is sent)."""
-        return cast("Conn", self._redis(node).connection_pool.get_connection())
+        """Take a connected connection to *node*, a kept one first (raises before sending)."""
+        return _take(self._idle.of(self._redis(node).connection_pool))
 
     def release(self, node: Node, conn: Conn) -> None:
-        """Give *conn* back to *node*'s pool."""
-        self._redis(node).connection_pool.release(conn)
+        """Keep *conn* for the next call to *node*, or give it back to *node*'s pool."""
+        idle = self._idle.of(self._redis(node).connection_pool)
+        if not idle.keep(conn):
+            idle.pool.release(conn)
+
+    def close(self) -> None:
+        """Give every kept connection back to its node's pool."""
+        self._idle.close()
 
     def refresh(self) -> None:
         """Learn the slot map again (after MOVED, a failover or a refused connection)."""
@@ -142,6 +176,23 @@ class ClusterTransport:
     def describe(self, node: Node) -> str:
         """Return host:port of *node*."""
         return f"{node.host}:{node.port}"
+
+
+def _take(idle: IdleConnections) -> Conn:
+    """Return a kept connection, checked and connected, else one from the pool."""
+    kept = idle.take()
+    if kept is None:
+        return cast("Conn", idle.pool.get_connection())
+    conn, idle_for = kept
+    try:
+        if idle_for > FRESH and stale(conn):
+            conn.disconnect()
+        if getattr(conn, "_sock", None) is None:  # connect() itself costs a retry wrapper
+            conn.connect()
+    except BaseException:
+        idle.pool.release(conn)
+        raise
+    return cast("Conn", conn)
 
 
 def transport_for(client: Any) -> StandaloneTransport | ClusterTransport:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar, cast
 from redis.exceptions import BusyLoadingError, ResponseError
 
 from ._atransport import Node, transport_for
+from ._autopipe import AutoPipeline
 from ._core import Call, Flow, Sleep, Wait
 from ._engine_core import (
     ACQUIRE_ERRORS,
@@ -24,6 +25,8 @@ from ._engine_core import (
     Step,
     reply_text,
 )
+from ._flight import SingleFlight
+from ._pack import pack
 from ._policy import Budget, RetryPolicy
 from ._report import Profile, Validation, check_iterations, profile_result, validation
 from ._script import Script
@@ -44,15 +47,43 @@ class AsyncEngine(EngineCore):
     not found`` is healed like NOSCRIPT, and a server without FCALL (or a user
     the ACL denies it) gets EVALSHA instead (`fallback` says why). The default
     mode is ``REDLUA_MODE`` from the environment, else ``"scripts"``.
+
+    With *pipelining* (the default), the calls that concurrent tasks make in one
+    event-loop tick go out in one write on one connection (per node on a cluster)
+    and each task gets its own reply; errors, NOSCRIPT reloads and retries stay per
+    call, and cancelling a waiting task does not disturb the batch. A task awaiting
+    one call at a time pays one loop tick for it. ``pipelining=False`` sends each
+    call by itself.
     """
 
     def __init__(
-        self, client: Any, *, retry: RetryPolicy | None = None, mode: str | None = None
+        self,
+        client: Any,
+        *,
+        retry: RetryPolicy | None = None,
+        mode: str | None = None,
+        pipelining: bool = True,
     ) -> None:
         super().__init__(retry=retry, mode=mode)
         self._t = transport_for(client)
         self.cluster = self._t.cluster
         self.client = client
+        self._pipe = AutoPipeline(self._t) if pipelining else None
+        self._flights = SingleFlight()  # one SCRIPT LOAD per script for a burst of NOSCRIPT
+
+    @property
+    def pipelining(self) -> bool:
+        """Whether calls of concurrent tasks share writes (see the class docstring)."""
+        return self._pipe is not None
+
+    async def aclose(self) -> None:
+        """Wait for the batches in flight, then give kept connections back to the pool.
+
+        The client stays open; the engine may still be used (it takes connections again).
+        """
+        if self._pipe is not None:
+            await self._pipe.close()
+        await self._t.close()
 
     # -- single calls ----------------------------------------------------------------------
 
@@ -109,19 +140,20 @@ class AsyncEngine(EngineCore):
     async def _attempt(
         self, node: Node, call: Call[Any], asking: bool, scripts: bool = False
     ) -> Outcome:
+        command = self.command(call, scripts=scripts)
+        if self._pipe is not None and not asking:
+            return cast("Outcome", await self._pipe.submit(node, command))
         try:
             conn = await self._t.acquire(node)
         except ACQUIRE_ERRORS as exc:
             return Outcome(error=exc, sent=False)
         try:
             if asking:
-                await conn.send_packed_command(
-                    conn.pack_commands([("ASKING",), self.command(call, scripts=scripts)])
-                )
+                await conn.send_packed_command(conn.pack_commands([("ASKING",), command]))
                 await conn.read_response()
             else:
-                await conn.send_command(*self.command(call, scripts=scripts))
-            return Outcome(reply=await conn.read_response())
+                await conn.send_packed_command(pack(conn, command))
+            return Outcome(await conn.read_response())
         except (ResponseError, BusyLoadingError) as exc:
             return Outcome(error=exc)
         except BaseException as exc:
@@ -140,11 +172,15 @@ class AsyncEngine(EngineCore):
         A reload that cannot reach the server, or that the server refuses (BUSY,
         LOADING, OOM), is a call that was not sent: the retry rules decide what next.
         """
+        where = self._t.describe(node)
         try:
             if library:
-                await self._load_library(node, replace=self.replace_library([budget]))
+                replace = self.replace_library([budget])
+                await self._flights.run(where, lambda: self._load_library(node, replace=replace))
             else:
-                await self._load(node, call.script)
+                await self._flights.run(
+                    (where, call.script.sha), lambda: self._load(node, call.script)
+                )
         except ACQUIRE_ERRORS as exc:
             return Outcome(error=exc, sent=False)
         return None
@@ -263,7 +299,7 @@ class AsyncEngine(EngineCore):
             return [Outcome(error=exc, sent=False)] * len(commands)
         outcomes: list[Outcome] = []
         try:
-            await conn.send_packed_command(conn.pack_commands(commands))
+            await conn.send_packed_command([chunk for c in commands for chunk in pack(conn, c)])
             for _ in commands:
                 try:
                     outcomes.append(Outcome(reply=await conn.read_response()))

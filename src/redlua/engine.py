@@ -23,6 +23,7 @@ from ._engine_core import (
     Step,
     reply_text,
 )
+from ._pack import pack
 from ._policy import Budget, RetryPolicy
 from ._report import Profile, Validation, check_iterations, profile_result, validation
 from ._script import Script
@@ -53,6 +54,13 @@ class Engine(EngineCore):
         self._t = transport_for(client)
         self.cluster = self._t.cluster
         self.client = client
+
+    def close(self) -> None:
+        """Give the connections this engine keeps between calls back to the pool.
+
+        The client stays open; the engine may still be used (it takes connections again).
+        """
+        self._t.close()
 
     # -- single calls ----------------------------------------------------------------------
 
@@ -105,19 +113,20 @@ class Engine(EngineCore):
             self._stats.record(call.script.name, time.perf_counter() - started, error=failed)
 
     def _attempt(self, node: Node, call: Call[Any], asking: bool, scripts: bool = False) -> Outcome:
+        command = self.command(call, scripts=scripts)
+        if self._pipe is not None and not asking:
+            return cast("Outcome", self._pipe.submit(node, command))
         try:
             conn = self._t.acquire(node)
         except ACQUIRE_ERRORS as exc:
             return Outcome(error=exc, sent=False)
         try:
             if asking:
-                conn.send_packed_command(
-                    conn.pack_commands([("ASKING",), self.command(call, scripts=scripts)])
-                )
+                conn.send_packed_command(conn.pack_commands([("ASKING",), command]))
                 conn.read_response()
             else:
-                conn.send_command(*self.command(call, scripts=scripts))
-            return Outcome(reply=conn.read_response())
+                conn.send_packed_command(pack(conn, command))
+            return Outcome(conn.read_response())
         except (ResponseError, BusyLoadingError) as exc:
             return Outcome(error=exc)
         except BaseException as exc:
@@ -257,7 +266,7 @@ class Engine(EngineCore):
             return [Outcome(error=exc, sent=False)] * len(commands)
         outcomes: list[Outcome] = []
         try:
-            conn.send_packed_command(conn.pack_commands(commands))
+            conn.send_packed_command([chunk for c in commands for chunk in pack(conn, c)])
             for _ in commands:
                 try:
                     outcomes.append(Outcome(reply=conn.read_response()))

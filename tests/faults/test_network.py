@@ -301,8 +301,10 @@ def test_pool_exhaustion_is_a_clear_error(
             acounters = AsyncCounters(aengine)
             await acounters.increment_with_limit("aheld")
             proxy.add(Fault.DELAY, times=2, delay=1.0)
-            busy = [asyncio.ensure_future(acounters.increment_with_limit("aheld")) for _ in "ab"]
-            await asyncio.sleep(0.2)
+            busy = []
+            for _ in "ab":  # two ticks, so two pipelined batches: one connection each
+                busy.append(asyncio.ensure_future(acounters.increment_with_limit("aheld")))
+                await asyncio.sleep(0.1)
             with pytest.raises(ConnectionFailedError, match="Too many connections"):
                 await acounters.increment_with_limit("astarved")
             await asyncio.gather(*busy)

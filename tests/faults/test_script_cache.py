@@ -268,6 +268,8 @@ def test_two_hundred_tasks_recover_from_one_flush(
             assert echoed == [str(i) for i in range(200)]
             balances = await bank.balance("a"), await bank.balance("b")
             assert balances == (10_000 - 1400, 1400)
+            calls = sum(s.calls for s in engine.stats().values())
+            assert reloads(engine) <= calls  # at most one per call
             return counted, limited, moved, await counters.get("n"), reloads(engine)
         finally:
             await client.aclose()
@@ -277,4 +279,4 @@ def test_two_hundred_tasks_recover_from_one_flush(
     assert sum(u.applied for u in counted) == 120 and value == 120
     assert sum(d.allowed for d in limited) == 60
     assert len({t.id for t in moved}) == 200
-    assert 4 <= reloaded <= 800  # at least one per script; at most one per call
+    assert reloaded >= 5  # at least one per script

@@ -19,7 +19,8 @@ PING = load_script("core_ping")
 
 def _consistent(row: PoolStats) -> None:
     assert row.created is not None and row.in_use is not None and row.available is not None
-    assert row.created == row.in_use + row.available
+    assert row.kept is not None
+    assert row.created == row.in_use + row.kept + row.available
 
 
 def test_sync_pool_counts_after_eight_threads(server_url: str) -> None:
@@ -41,9 +42,13 @@ def test_sync_pool_counts_after_eight_threads(server_url: str) -> None:
         t.join()
     (row,) = pool_stats(engine)
     _consistent(row)
-    assert 1 <= row.created <= 8 and row.in_use == 0 and row.available == row.created
+    assert 1 <= row.created <= 8 and row.in_use == 0 and row.kept == row.created - row.available
+    assert 1 <= row.kept <= 20 // 4  # an engine keeps at most a quarter of the pool
     assert row.max_connections == 20 and row.kind == "ConnectionPool"
     assert row.to_dict()["created"] == row.created
+    engine.close()
+    (row,) = pool_stats(engine)
+    assert row.kept == 0 and row.available == row.created  # every connection is back
     client.close()
 
 
@@ -88,11 +93,15 @@ def test_async_pool_counts_after_fifty_tasks(server_url: str) -> None:
 
         await asyncio.gather(*(worker() for _ in range(50)))
         (row,) = pool_stats(engine)
+        _consistent(row)
+        assert row.kept is not None and row.kept >= 1
+        await engine.aclose()
+        (after,) = pool_stats(engine)
         await client.aclose()
+        assert after.kept == 0 and after.available == after.created
         return row
 
     row = asyncio.run(main())
-    _consistent(row)
     assert 1 <= (row.created or 0) <= 50 and row.in_use == 0
 
 

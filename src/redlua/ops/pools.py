@@ -13,15 +13,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from redlua._idle import kept
 from redlua.ops._nodes import client_of, is_async, is_cluster, nodes_of
 
 
 @dataclass(frozen=True)
 class PoolStats:
-    """One pool: its limit, and its connections made, lent out and idle.
+    """One pool: its limit, and its connections made, lent out, kept and idle.
 
-    ``created == in_use + available`` for every pool kind redis-py has; the three
-    are ``None`` when the pool's internals are not recognised.
+    ``created == in_use + kept + available`` for every pool kind redis-py has; the
+    four are ``None`` when the pool's internals are not recognised. *kept* are the
+    idle connections redlua engines hold between calls (see `Engine.close`): the
+    pool itself counts them as lent.
     """
 
     address: str
@@ -30,6 +33,7 @@ class PoolStats:
     created: int | None
     in_use: int | None
     available: int | None
+    kept: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the row as JSON-safe values."""
@@ -69,6 +73,9 @@ def pool_stats(target: Any) -> list[PoolStats]:
         counts = _counts(pool)
         limit = getattr(pool, "max_connections", None)
         created, in_use, available = counts if counts is not None else (None, None, None)
+        held = kept(pool) if in_use is not None else None
+        if in_use is not None and held is not None:
+            in_use -= held
         rows.append(
             PoolStats(
                 address=node.address,
@@ -77,6 +84,7 @@ def pool_stats(target: Any) -> list[PoolStats]:
                 created=created,
                 in_use=in_use,
                 available=available,
+                kept=held,
             )
         )
     return rows

@@ -1,0 +1,35 @@
+"""Packing commands for the wire: hiredis's C packer whenever it packs as redis-py would.
+
+redis-py's sync connections already pack with hiredis when it is installed (the
+``fast`` extra); its asyncio connections always pack in Python, one ``join`` per
+argument. `pack` uses ``hiredis.pack_command`` for both when the connection encodes
+text as UTF-8 with strict errors, which is what hiredis does; anything hiredis
+refuses (a ``bytearray``, a ``bool``) goes to the connection's own packer, which
+converts it or raises redis-py's `DataError` as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+_hiredis_pack: Callable[[Any], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - the fast extra is not installed
+    _hiredis_pack = None
+
+_UTF8 = frozenset({"utf-8", "utf8", "UTF-8", "UTF8"})
+
+
+def pack(conn: Any, command: tuple[Any, ...]) -> list[bytes]:
+    """Return *command* packed for *conn*, as chunks for ``send_packed_command``."""
+    if _hiredis_pack is not None:
+        encoder = conn.encoder
+        if encoder.encoding in _UTF8 and encoder.encoding_errors == "strict":
+            try:
+                return [_hiredis_pack(command)]
+            except TypeError:
+                pass  # redis-py's packer converts it, or raises its DataError
+    packed: list[bytes] = conn.pack_command(*command)
+    return packed
