@@ -34,8 +34,9 @@ SPIN = Script.from_source(
 
 @pytest.fixture
 def one_write(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One batch in flight per node: a tick's calls share one write."""
+    """One batch in flight per node, and no call sent alone: a tick's calls share one write."""
     monkeypatch.setattr("redlua._autopipe.IN_FLIGHT", 1)
+    monkeypatch.setattr("redlua._autopipe.DIRECT", False)
 
 
 def _client(url: str, **kwargs: Any) -> redis.asyncio.Redis:
@@ -189,7 +190,7 @@ async def _loads(client: redis.asyncio.Redis) -> int:
 
 
 def test_a_task_cancelled_before_the_write_never_runs(server_url: str, r: redis.Redis) -> None:
-    """Tasks cancelled in the tick they queued are left out of the write; the rest run."""
+    """Tasks cancelled in the tick they queued are left out of the write; the rest run once."""
 
     async def main() -> None:
         client = _client(server_url)
@@ -199,8 +200,8 @@ def test_a_task_cancelled_before_the_write_never_runs(server_url: str, r: redis.
             tasks = [
                 asyncio.ensure_future(engine.run(Call(INCR, ("c",), (1,)))) for _ in range(100)
             ]
-            await asyncio.sleep(0)  # every task has queued its call; the flush has not run
-            for task in tasks[::2]:
+            await asyncio.sleep(0)  # the first call went at once; the others wait in the queue
+            for task in tasks[1::2]:
                 task.cancel()
             done = await asyncio.gather(*tasks, return_exceptions=True)
             cancelled = [d for d in done if isinstance(d, asyncio.CancelledError)]
@@ -247,3 +248,29 @@ def _spins(client: redis.Redis, seconds: float) -> int:
     client.eval("for _ = 1, tonumber(ARGV[1]) do end return 1", 0, 2_000_000)
     per_turn = (time.perf_counter() - started) / 2_000_000
     return int(seconds / per_turn)
+
+
+def test_a_lone_call_is_sent_at_once_and_the_calls_behind_it_are_batched(
+    server_url: str, r: redis.Redis
+) -> None:
+    """A call on an idle node goes by itself in its own task; the 99 queued behind it share writes."""
+
+    async def main() -> tuple[int, int, list[Any]]:
+        client = _client(server_url)
+        engine = AsyncEngine(client)
+        await engine.preload([INCR])
+        assert engine._pipe is not None
+        try:
+            await engine.run(Call(INCR, ("lone",), (1,)))
+            lone = engine._pipe.batches
+            replies = await asyncio.gather(
+                *(engine.run(Call(INCR, ("many",), (1,))) for _ in range(100))
+            )
+            return lone, engine._pipe.batches - lone, list(replies)
+        finally:
+            await client.aclose()
+
+    lone, batches, replies = asyncio.run(main())
+    assert lone == 1
+    assert batches <= 1 + IN_FLIGHT  # the first alone, the other 99 in a few writes
+    assert sorted(replies) == list(range(1, 101)) and r.get("many") == "100"

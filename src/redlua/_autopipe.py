@@ -10,9 +10,11 @@ reloads, retries, redirects, statistics) stays with the engine: a waiter whose
 outcome is an error plans its recovery alone, so a NOSCRIPT re-sends only the calls
 that got it and one call's error never reaches its neighbours.
 
-The I/O runs in the flush task, not in a waiter, so cancelling a waiting task
-cancels only its wait: the batch is written and read whole, and the connection is
-neither torn nor left with an unread reply. A connection lost mid-batch gives each
+The I/O of a batch runs in the flush task, not in a waiter, so cancelling a waiting
+task cancels only its wait: the batch is written and read whole, and the connection
+is neither torn nor left with an unread reply. A call that finds its node idle is
+sent at once by its own task (a lone task waits for no tick); cancelling that one
+mid-call closes its connection, as without pipelining. A connection lost mid-batch gives each
 unanswered call that error (sent, so its outcome is unknown to the engine); calls
 answered before it keep their replies.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import BusyLoadingError, ResponseError
@@ -38,6 +41,10 @@ IN_FLIGHT = 4
 
 MAX_BATCH = 512
 """At most this many calls go in one write."""
+
+DIRECT = True
+"""A call that finds its node idle is sent at once by its own task (tests turn it off
+to study batches alone)."""
 
 _Item = tuple[tuple[Any, ...], "asyncio.Future[Outcome]"]
 
@@ -72,18 +79,52 @@ class AutoPipeline:
         self.batches = 0  # flushes written, for tests and statistics
         self.calls = 0  # calls written in them
 
-    def submit(self, node: Node, command: tuple[Any, ...]) -> asyncio.Future[Outcome]:
-        """Queue *command* for *node*; the future gets its `Outcome`."""
+    def submit(self, node: Node, command: tuple[Any, ...]) -> Awaitable[Outcome]:
+        """Send *command* to *node*; await the result for its `Outcome`.
+
+        A call that finds its node idle (nothing queued, nothing in flight) is sent at
+        once by its own task, with no tick to wait: a lone task pays nothing for the
+        pipeline. The calls that come while it is in flight are queued and batched.
+        """
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Outcome] = loop.create_future()
         key = self._t.describe(node) if self._t.cluster else None
         lane = self._lanes.get(key)
         if lane is None or lane.loop is not loop:
             lane = self._lanes[key] = _Lane(loop)
+        if DIRECT and not lane.in_flight and not lane.pending and not lane.scheduled:
+            lane.in_flight += 1
+            return self._direct(lane, node, command)
+        future: asyncio.Future[Outcome] = loop.create_future()
         lane.pending.append((command, future))
         if not lane.scheduled and lane.in_flight < IN_FLIGHT:
             self._schedule(loop, lane, node)
         return future
+
+    async def _direct(self, lane: _Lane, node: Node, command: tuple[Any, ...]) -> Outcome:
+        """Send one call and read its reply in the caller's task (as without pipelining)."""
+        try:
+            try:
+                conn = await self._t.acquire(node)
+            except ACQUIRE_ERRORS as exc:
+                return Outcome(error=exc, sent=False)
+            try:
+                self.batches += 1
+                self.calls += 1
+                await _send(conn, pack(conn, command))
+                return Outcome(await conn.read_response())
+            except (ResponseError, BusyLoadingError) as exc:
+                return Outcome(error=exc)
+            except BaseException as exc:
+                await conn.disconnect()  # cancelled or failed mid-call: no reply left unread
+                if isinstance(exc, CONNECTION_ERRORS):
+                    return Outcome(error=exc)
+                raise
+            finally:
+                await self._t.release(node, conn)
+        finally:
+            lane.in_flight -= 1
+            if lane.pending and not lane.scheduled and lane.loop is asyncio.get_running_loop():
+                self._schedule(lane.loop, lane, node)
 
     def _schedule(self, loop: asyncio.AbstractEventLoop, lane: _Lane, node: Node) -> None:
         lane.scheduled = True

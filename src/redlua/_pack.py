@@ -10,15 +10,21 @@ converts it or raises redis-py's `DataError` as before.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
-_hiredis_pack: Callable[[Any], bytes] | None
-try:
-    from hiredis import pack_command as _hiredis_pack
-except ImportError:  # pragma: no cover - the fast extra is not installed
-    _hiredis_pack = None
 
+def _hiredis_packer() -> Callable[[Any], bytes] | None:
+    try:
+        module = importlib.import_module("hiredis")
+    except ImportError:  # the fast extra is not installed
+        return None
+    packer: Callable[[Any], bytes] | None = getattr(module, "pack_command", None)
+    return packer
+
+
+_hiredis_pack = _hiredis_packer()
 _UTF8 = frozenset({"utf-8", "utf8", "UTF-8", "UTF8"})
 
 

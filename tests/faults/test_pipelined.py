@@ -16,8 +16,9 @@ from tests.faults._proxy import Fault, Proxy
 
 @pytest.fixture(autouse=True)
 def one_write(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One batch in flight per node: a tick's calls share one write, which the fault hits."""
+    """One batch in flight per node, no call sent alone: a tick's calls share the faulted write."""
     monkeypatch.setattr("redlua._autopipe.IN_FLIGHT", 1)
+    monkeypatch.setattr("redlua._autopipe.DIRECT", False)
 
 
 INCR = Script.from_source("pipe_incr", "return redis.call('INCRBY', KEYS[1], ARGV[1])")
