@@ -156,6 +156,9 @@ class AutoPipeline:
                 self._schedule(loop, lane, node)
 
     async def _write_and_read(self, node: Node, items: list[_Item]) -> None:
+        items = [item for item in items if not item[1].done()]
+        if not items:
+            return  # every waiter was cancelled before the write: no connection is taken
         try:
             conn = await self._t.acquire(node)
         except ACQUIRE_ERRORS as exc:

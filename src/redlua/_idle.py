@@ -132,6 +132,8 @@ class IdleConnections:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop to give them back on: the pool's disconnect still closes them
+        if getattr(self, "loop", None) is not loop:
+            return  # they belong to another loop (a closed one): leave them to the pool
         task = loop.create_task(self.aclose())
         _pending.add(task)
         task.add_done_callback(_pending.discard)

@@ -28,6 +28,12 @@ def _client(url: str, **kwargs: Any) -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_url(url, decode_responses=True, **kwargs)
 
 
+async def _burst(engine: AsyncEngine, prefix: str, n: int) -> list[Any]:
+    """Add i + 1 to key prefix+i from n concurrent tasks; each result or error, in order."""
+    calls = (engine.run(Call(INCR, (f"{prefix}{i}",), (i + 1,))) for i in range(n))
+    return list(await asyncio.gather(*calls, return_exceptions=True))
+
+
 @pytest.mark.parametrize("fault", [Fault.CUT_AFTER_REPLY, Fault.RESET_AFTER_REPLY])
 def test_a_connection_lost_mid_batch_gives_each_call_unknown_outcome(
     servers: Callable[..., EmbeddedServer],
@@ -44,12 +50,7 @@ def test_a_connection_lost_mid_batch_gives_each_call_unknown_outcome(
         await engine.run(Call(INCR, ("warm",), (1,)))  # loaded, connection made
         proxy.add(fault)
         try:
-            return list(
-                await asyncio.gather(
-                    *(engine.run(Call(INCR, (f"lost{i}",), (i + 1,))) for i in range(30)),
-                    return_exceptions=True,
-                )
-            )
+            return await _burst(engine, "lost", 30)
         finally:
             await client.aclose()
 
@@ -83,12 +84,7 @@ def test_a_connection_cut_between_two_calls_of_a_batch(
         await engine.run(Call(INCR, ("warm",), (1,)))
         proxy.split(b"EVALSHA", kill_the_engine_connection, nth=10)
         try:
-            return list(
-                await asyncio.gather(
-                    *(engine.run(Call(INCR, (f"cut{i}",), (i + 1,))) for i in range(30)),
-                    return_exceptions=True,
-                )
-            )
+            return await _burst(engine, "cut", 30)
         finally:
             await client.aclose()
 
