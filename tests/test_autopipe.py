@@ -274,3 +274,26 @@ def test_a_lone_call_is_sent_at_once_and_the_calls_behind_it_are_batched(
     assert lone == 1
     assert batches <= 1 + IN_FLIGHT  # the first alone, the other 99 in a few writes
     assert sorted(replies) == list(range(1, 101)) and r.get("many") == "100"
+
+
+def test_a_batch_whose_waiters_were_all_cancelled_takes_no_connection(
+    server_url: str, one_write: None
+) -> None:
+    """Calls all cancelled before their flush: nothing is sent and no connection is opened."""
+
+    async def main() -> int | None:
+        client = _client(server_url)
+        engine = AsyncEngine(client)
+        try:
+            tasks = [asyncio.ensure_future(engine.run(Call(ECHO, (), ("x",)))) for _ in range(5)]
+            await asyncio.sleep(0)  # queued; the flush task has not run
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.sleep(0.05)  # the flush task ran and found nothing to send
+            (pool,) = pool_stats(engine)
+            return pool.created
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()) == 0
