@@ -185,6 +185,7 @@ async def _take(idle: AsyncIdleConnections) -> Conn:
             await conn.disconnect()
         await conn.connect()  # a no-op when connected
     except BaseException:
+        await conn.disconnect()  # a connect cut short may have opened the socket
         await idle.pool.release(conn)
         raise
     return cast("Conn", conn)

@@ -190,6 +190,7 @@ def _take(idle: IdleConnections) -> Conn:
         if getattr(conn, "_sock", None) is None:  # connect() itself costs a retry wrapper
             conn.connect()
     except BaseException:
+        conn.disconnect()  # a connect cut short may have opened the socket
         idle.pool.release(conn)
         raise
     return cast("Conn", conn)
