@@ -44,24 +44,10 @@ end
 if status ~= 'reserved' then
   return redis.error_reply('RESERVATION_CLOSED reservation ' .. id .. ' is ' .. tostring(status))
 end
-local bad = wrong_type(deadlines, 'zset', settled, 'zset')
+local counted = KEYS[2]  -- the hash inventory_pending checks beside `reserved`
+--!include inventory_pending
+local bad = check_pending('count')
 if bad then return bad end
-if not items_ok(record.items) then
-  return redis.error_reply('CORRUPT_DATA reservation ' .. id .. ' holds no items')
-end
-for i = 1, #record.items, 2 do
-  local product = record.items[i]
-  local held, done = redis.pcall('HGET', reserved, product), redis.pcall('HGET', sold, product)
-  bad = wrong_reply(reserved, held) or wrong_reply(sold, done)
-  if bad then return bad end
-  if not (held and counter_ok(held) and tonumber(held) >= tonumber(record.items[i + 1])) then
-    return redis.error_reply('CORRUPT_DATA ' .. reserved .. ' holds less than reservation '
-      .. id .. ' of "' .. product .. '"')
-  end
-  if not counter_ok(done) then
-    return redis.error_reply('CORRUPT_DATA ' .. sold .. ' holds no count for "' .. product .. '"')
-  end
-end
 
 local stamp = string.format('%d', now)
 for i = 1, #record.items, 2 do
