@@ -293,3 +293,20 @@ def test_a_plain_release_lets_the_releaser_take_the_lock_back(engine: Any, r: re
     assert r.get(KEY) is None and r.lrange(WAKE, 0, -1) == ["-"] and r.pttl(WAKE) <= 2000
     assert engine.run(ops.acquire("job", "h2", 10)).ok  # barging is allowed
     assert not engine.run(ops.acquire("job", "w", 10, wait="last"))
+
+
+def test_the_first_waiter_drops_a_wake_up_that_woke_nobody(engine: Any, r: redis.Redis) -> None:
+    """A "-" left in the wake list when nobody is queued is deleted by the next waiter to queue."""
+    ops = LockOps()
+    engine.run(ops.acquire("job", "h", 10))
+    engine.run(ops.acquire("job", "w", 10, wait="will"))
+    assert engine.run(ops.release("job", "h")) is True  # wakes "w" with a "-"
+    assert engine.run(ops.acquire("job", "w", 10, wait="will")).ok  # "w" wins before its BLPOP
+    assert r.lrange(WAKE, 0, -1) == ["-"] and r.exists(WAITERS) == 0  # a wake-up for nobody
+    engine.run(ops.acquire("job", "w2", 10, wait="will"))
+    assert r.exists(WAKE) == 0 and r.zcard(WAITERS) == 1
+    r.delete(WAITERS)
+    r.rpush(WAKE, "-")
+    r.zadd(WAITERS, {"10000:-:other": int(time.time() * 1000) + 60_000})
+    engine.run(ops.acquire("job", "w3", 10, wait="will"))  # someone is queued: the "-" is theirs
+    assert r.lrange(WAKE, 0, -1) == ["-"] and r.zcard(WAITERS) == 2

@@ -8,7 +8,8 @@
 
   KEYS[1]  lock string redlua:lock:{<name>}: the holder's token; expires after its ttl
   KEYS[2]  grant list redlua:lock:{<name>}:wake: "<token> <fence> <ttl ms>" of a grant
-           no waiter has popped yet; expires with the granted lock
+           no waiter has popped yet; expires with the granted lock. A wake-up "-" found
+           there by the first waiter to queue woke nobody; that waiter deletes it
   KEYS[3]  waiter set redlua:lock:{<name>}:waiters: ZSET "<ttl ms>:<f|->:<token>" ->
            the waiter's deadline in server milliseconds; expires after the last deadline
   KEYS[4]  (optional) fencing counter redlua:lock:{<name>}:fence: INCR'd by every grant,
@@ -86,10 +87,16 @@ if held and not granted then -- busy
     if left >= 0 and left < span then
       span = left
     end
-    redis.call('ZREMRANGEBYSCORE', waiters, '-inf', now)
+    if kind == 'none' then -- the first waiter: a wake-up ("-") left in the list woke nobody
+      if redis.pcall('LINDEX', wake, 0) == '-' then
+        redis.call('DEL', wake)
+      end
+    else
+      redis.call('ZREMRANGEBYSCORE', waiters, '-inf', now)
+    end
     redis.call('ZADD', waiters, now + span + 250, member)
     local last = redis.call('ZRANGE', waiters, -1, -1, 'WITHSCORES')
-    redis.call('PEXPIRE', waiters, tonumber(last[2]) - now)
+    redis.call('PEXPIRE', waiters, math.ceil(tonumber(last[2]) - now))
   elseif mode == '2' and kind == 'zset' then
     redis.call('ZREM', waiters, member)
   end
