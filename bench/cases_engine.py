@@ -12,6 +12,10 @@ The ``run_functions`` rows compare the two engine modes on a shipped script
 (FCALL from the preloaded library) against ``Engine(mode="scripts")`` (EVALSHA of
 the preloaded script), both on the same client. Informational: they decide which
 mode is the default.
+
+The threaded rows run the script from 8 and 32 threads at once (`harness.Threads`,
+25 calls per thread per round): `Engine` with its shared writer (the default)
+against ``Engine(pipelining=False)``, and against raw ``client.evalsha``.
 """
 
 from __future__ import annotations
@@ -24,13 +28,15 @@ from typing import Any
 import redis
 import redis.asyncio as aredis
 
-from harness import AsyncCase, Case, Suite, Target
+from harness import AsyncCase, Case, Suite, Target, Threads
 from redlua import AsyncEngine, Call, Engine, Script, load_script
 
 SOURCE = "return redis.call('INCR', KEYS[1])"
 SCRIPT = Script.from_source("bench_incr", SOURCE)
 BATCH = 100
 TASKS = 32
+THREADS = (8, 32)
+PER_THREAD = 25  # calls per thread per round of a threaded row
 CANDIDATE_KEY = "redlua:bench:engine:candidate"
 BASELINE_KEY = "redlua:bench:engine:baseline"
 CONTROL_KEY = "redlua:bench:engine:control"
@@ -58,6 +64,7 @@ def _check_counts(what: str, replies: list[Any]) -> None:
 def sync_cases(target: Target) -> Iterator[list[Case]]:
     """Open one `redis.Redis` for *target*, preload the script and yield the sync rows."""
     client = redis.Redis.from_url(target.url, decode_responses=target.decode_responses)
+    threaded: list[tuple[int, Threads, Threads, Threads]] = []
     try:
         engine = Engine(client)
         engine.register(SCRIPT.name, SCRIPT)
@@ -72,6 +79,15 @@ def sync_cases(target: Target) -> Iterator[list[Case]]:
             raise AssertionError(f"functions mode fell back to EVALSHA: {functions.fallback}")
         call: Call[Any] = Call(SCRIPT, (CANDIDATE_KEY,))
         calls = [call] * BATCH
+        unshared = Engine(client, pipelining=False)
+        unshared.register(SCRIPT.name, SCRIPT)
+        threaded += [
+            (n, Threads(partial(engine.run, call), threads=n, per=PER_THREAD),
+             Threads(partial(unshared.run, call), threads=n, per=PER_THREAD),
+             Threads(partial(client.evalsha, SCRIPT.sha, 1, BASELINE_KEY), threads=n,
+                     per=PER_THREAD))
+            for n in THREADS
+        ]  # fmt: skip
         if int(engine.run(call)) != 1 or int(client.evalsha(SCRIPT.sha, 1, BASELINE_KEY)) != 1:
             raise AssertionError("the first INCR of each side must return 1")
         _check_counts("Engine.run_many", engine.run_many(calls))
@@ -116,9 +132,34 @@ def sync_cases(target: Target) -> Iterator[list[Case]]:
                 note=f"Engine.run_many({BATCH} calls, atomic=True) vs pipeline(transaction=True)"
                 f" of {BATCH} evalsha",
             ),
+            *(
+                case
+                for n, shared, alone, raw in threaded
+                for case in (
+                    Case(
+                        name=f"engine.run_{n}_threads",
+                        candidate=shared,
+                        baseline=alone,
+                        batch=shared.batch,
+                        target=1.0 if n == THREADS[0] else None,
+                        note=f"Engine.run vs Engine(pipelining=False).run, {n} threads at once"
+                        " (the shared writer: calls made while one is in flight share a write)",
+                    ),
+                    Case(
+                        name=f"engine.run_{n}_threads_vs_evalsha",
+                        candidate=shared,
+                        baseline=raw,
+                        batch=shared.batch,
+                        note=f"Engine.run vs client.evalsha, {n} threads at once",
+                    ),
+                )
+            ),
         ]
     finally:
         try:
+            for _, *ops in threaded:
+                for op in ops:
+                    op.close()
             client.delete(*KEYS, *MODE_KEYS)
         finally:
             client.close()

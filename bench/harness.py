@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import statistics
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
@@ -192,6 +193,59 @@ def _result(
 
 
 # -- synchronous ---------------------------------------------------------------------------
+
+
+class Threads:
+    """An op run by *threads* threads at once, *per* calls each: ``batch = threads * per``.
+
+    The threads live as long as the object (``close()`` stops them), so a slice pays
+    two barrier waits per round, not thread starts::
+
+        with Threads(partial(engine.run, call), threads=8, per=50) as op:
+            Case("engine.run_8_threads", op, baseline, batch=op.batch)
+    """
+
+    def __init__(self, op: Op, *, threads: int, per: int) -> None:
+        self.op, self.per, self.batch = op, per, threads * per
+        self._start = threading.Barrier(threads + 1)
+        self._end = threading.Barrier(threads + 1)
+        self._stop = False
+        self._errors: list[BaseException] = []
+        self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while True:
+            self._start.wait()
+            if self._stop:
+                return
+            try:
+                for _ in range(self.per):
+                    self.op()
+            except BaseException as exc:  # noqa: BLE001 - reported by the round
+                self._errors.append(exc)
+            self._end.wait()
+
+    def __call__(self) -> None:
+        """Run one round: every thread makes *per* calls."""
+        self._start.wait()
+        self._end.wait()
+        if self._errors:
+            raise self._errors[0]
+
+    def close(self) -> None:
+        """Stop the threads."""
+        self._stop = True
+        self._start.wait()
+        for thread in self._threads:
+            thread.join()
+
+    def __enter__(self) -> Threads:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def run_slice(op: Op, batch: int, seconds: float) -> float:

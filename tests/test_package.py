@@ -88,26 +88,13 @@ def _normalised(path: Path, names: dict[str, str]) -> str:
     )
 
 
-# What AsyncEngine has and Engine has not: auto-pipelining, one reload per script for a
-# burst of NOSCRIPT (SingleFlight), and ``aclose`` for ``close``.
+# Where the engines differ: each its own pipeline (threads share a SharedWriter, tasks an
+# AutoPipeline), and ``aclose`` for ``close``.
 ASYNC_ONLY = {
+    "-from ._writer import SharedWriter",
     "+from ._autopipe import AutoPipeline",
-    "+from ._flight import SingleFlight",
-    "+        self._flights = SingleFlight()",
-    "+        where = self._t.describe(node)",
-    "-                self._load_library(node, replace=self.replace_library([budget]))",
-    "+                replace = self.replace_library([budget])",
-    "+                self._flights.run(where, lambda: self._load_library(node, replace=replace))",
-    "-                self._load(node, call.script)",
-    "+                self._flights.run((where, call.script.sha), lambda: self._load(node, call.script))",
-    "-    def __init__(self, client: Any, *, retry: RetryPolicy | None=None,"
-    " mode: str | None=None) -> None:",
-    "+    def __init__(self, client: Any, *, retry: RetryPolicy | None=None,"
-    " mode: str | None=None, pipelining: bool=True) -> None:",
+    "-        self._pipe = SharedWriter(self._t, self._send) if pipelining else None",
     "+        self._pipe = AutoPipeline(self._t) if pipelining else None",
-    "+    @property",
-    "+    def pipelining(self) -> bool:",
-    "+        return self._pipe is not None",
     "-    def close(self) -> None:",
     "+    def aclose(self) -> None:",
     "+        if self._pipe is not None:",
@@ -118,10 +105,11 @@ ASYNC_ONLY = {
 
 
 def test_engines_differ_only_by_async_await() -> None:
-    """aio.py is engine.py with async/await, but for the listed pipelining lines."""
+    """aio.py is engine.py with async/await, but for the listed pipeline lines."""
     sync = _normalised(PACKAGE / "engine.py", {})
     names = {
         "AsyncEngine": "Engine",
+        "AsyncSingleFlight": "SingleFlight",
         "asyncio.sleep": "time.sleep",
         "._atransport": "._transport",
         "import asyncio\n": "",

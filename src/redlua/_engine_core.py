@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from .errors import (
 T = TypeVar("T")
 
 # Errors on the connection itself: before sending they prove nothing ran.
+_LIBRARY = "library"  # the key of the function library in `EngineCore._loaded_at`
 CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 ACQUIRE_ERRORS = (*CONNECTION_ERRORS, ResponseError)
 """What taking a connection may raise before anything is sent: a failed connect, or a
@@ -137,6 +139,12 @@ class EngineCore:
         self._legacy = False  # the server does not understand shebangs (Redis < 7)
         self._no_ro = False  # the server has no EVALSHA_RO (Redis < 7)
         self._loaded: set[tuple[str, str]] = set()  # (node, sha) this engine loaded
+        # Every successful load gets the next number; a call notes the newest before it is
+        # sent, so a NOSCRIPT for a call sent before a load of its script on its node needs
+        # no load of its own (a burst of NOSCRIPT that did not land at once: one load).
+        self.load_mark = 0
+        self._loaded_at: dict[tuple[str, str], int] = {}
+        self._marks = threading.Lock()
         self._shebangs: bool | None = None  # known once a script with a shebang was loaded
         self._library = function_library() if self.mode == "functions" else None
         # script sha -> function name while FCALL is in use; None in scripts mode or fallen back
@@ -220,6 +228,7 @@ class EngineCore:
     def note_loaded(self, node: str, script: Script) -> None:
         """Remember that *script* is loaded on *node* (until a NOSCRIPT says otherwise)."""
         self._loaded.add((node, self.loaded_sha(script)))
+        self._mark((node, self.loaded_sha(script)))
         if script.source.startswith("#!"):
             self._shebangs = not self._legacy
 
@@ -247,6 +256,21 @@ class EngineCore:
                 except RedluaError as exc:
                     failed[script.sha] = exc
         return failed
+
+    def note_library(self, node: str) -> None:
+        """Remember that the function library was just loaded on *node*."""
+        self._mark((node, _LIBRARY))
+
+    def _mark(self, key: tuple[str, str]) -> None:
+        with self._marks:  # the newest mark never goes back
+            self.load_mark += 1
+            self._loaded_at[key] = self.load_mark
+
+    def loaded_since(self, node: str, script: Script | None, mark: int) -> bool:
+        """Tell whether *script* (None: the function library) was loaded on *node* after
+        *mark*, the `load_mark` noted before a call was sent: then its NOSCRIPT is healed."""
+        key = (node, _LIBRARY if script is None else self.loaded_sha(script))
+        return self._loaded_at.get(key, 0) > mark
 
     def forget(self, node: str, script: Script) -> None:
         """Forget that *script* is loaded on *node* (it got NOSCRIPT there)."""

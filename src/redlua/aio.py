@@ -25,7 +25,7 @@ from ._engine_core import (
     Step,
     reply_text,
 )
-from ._flight import SingleFlight
+from ._flight import AsyncSingleFlight
 from ._pack import pack
 from ._policy import Budget, RetryPolicy
 from ._report import Profile, Validation, check_iterations, profile_result, validation
@@ -69,7 +69,7 @@ class AsyncEngine(EngineCore):
         self.cluster = self._t.cluster
         self.client = client
         self._pipe = AutoPipeline(self._t) if pipelining else None
-        self._flights = SingleFlight()  # one SCRIPT LOAD per script for a burst of NOSCRIPT
+        self._flights = AsyncSingleFlight()  # one SCRIPT LOAD per script for a burst of NOSCRIPT
 
     @property
     def pipelining(self) -> bool:
@@ -101,13 +101,16 @@ class AsyncEngine(EngineCore):
         await self._t.ready()
         started = time.perf_counter()
         node = self._t.node_for(call.slot)
+        mark = self.load_mark
         out = await self._attempt(node, call, False)
         if out.error is None:
             self._stats.record(call.script.name, time.perf_counter() - started)
             return out.reply
-        return await self._recover(node, call, out, started)
+        return await self._recover(node, call, out, started, mark)
 
-    async def _recover(self, node: Node, call: Call[Any], out: Outcome, started: float) -> Any:
+    async def _recover(
+        self, node: Node, call: Call[Any], out: Outcome, started: float, mark: int
+    ) -> Any:
         budget = self.retry.begin()
         failed = True
         scripts = False  # True once OOM refused the FCALL: EVALSHA from then on
@@ -122,7 +125,7 @@ class AsyncEngine(EngineCore):
                 if step.act is Act.RAISE:
                     raise cast("BaseException", step.error)
                 if step.act is Act.RELOAD:
-                    failure = await self._reload(node, call, step.library, budget)
+                    failure = await self._reload(node, call, step.library, budget, mark)
                     if failure is not None:  # the reload was not done: plan from its error
                         out = failure
                         continue
@@ -133,6 +136,7 @@ class AsyncEngine(EngineCore):
                 if step.refresh:
                     await self._t.refresh()
                     node = self._t.node_for(call.slot)
+                mark = self.load_mark
                 out = await self._attempt(node, call, asking, scripts)
         finally:
             self._stats.record(call.script.name, time.perf_counter() - started, error=failed)
@@ -143,6 +147,10 @@ class AsyncEngine(EngineCore):
         command = self.command(call, scripts=scripts)
         if self._pipe is not None and not asking:
             return cast("Outcome", await self._pipe.submit(node, command))
+        return await self._send(node, command, asking)
+
+    async def _send(self, node: Node, command: tuple[Any, ...], asking: bool = False) -> Outcome:
+        """Send *command* alone on a connection of its own and read its reply."""
         try:
             conn = await self._t.acquire(node)
         except ACQUIRE_ERRORS as exc:
@@ -165,14 +173,18 @@ class AsyncEngine(EngineCore):
             await self._t.release(node, conn)
 
     async def _reload(
-        self, node: Node, call: Call[Any], library: bool, budget: Budget
+        self, node: Node, call: Call[Any], library: bool, budget: Budget, mark: int
     ) -> Outcome | None:
         """Load what NOSCRIPT (or a missing function) asked for; the failure, when it fails.
 
         A reload that cannot reach the server, or that the server refuses (BUSY,
         LOADING, OOM), is a call that was not sent: the retry rules decide what next.
+        A call sent before another call loaded its script (or library) on that node, a
+        call of the same burst of NOSCRIPT, is only sent again.
         """
         where = self._t.describe(node)
+        if self.loaded_since(where, None if library else call.script, mark):
+            return None
         try:
             if library:
                 replace = self.replace_library([budget])
@@ -201,6 +213,8 @@ class AsyncEngine(EngineCore):
             await self._t.execute(node, *self.library_load(replace=replace))
         except ResponseError as exc:
             self.on_library_error(exc)  # raises, or falls back to EVALSHA
+        else:
+            self.note_library(self._t.describe(node))
 
     # -- batches ---------------------------------------------------------------------------
 

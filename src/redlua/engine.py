@@ -23,11 +23,13 @@ from ._engine_core import (
     Step,
     reply_text,
 )
+from ._flight import SingleFlight
 from ._pack import pack
 from ._policy import Budget, RetryPolicy
 from ._report import Profile, Validation, check_iterations, profile_result, validation
 from ._script import Script
 from ._transport import Node, transport_for
+from ._writer import SharedWriter
 
 T = TypeVar("T")
 
@@ -45,15 +47,33 @@ class Engine(EngineCore):
     not found`` is healed like NOSCRIPT, and a server without FCALL (or a user
     the ACL denies it) gets EVALSHA instead (`fallback` says why). The default
     mode is ``REDLUA_MODE`` from the environment, else ``"scripts"``.
+
+    With *pipelining* (the default), calls that threads make while another call to
+    the same node is in flight queue, and the next write carries them all on one
+    connection (per node on a cluster); each thread gets its own reply, and errors,
+    NOSCRIPT reloads and retries stay per call. A lone thread's call is sent at once,
+    as without it. ``pipelining=False`` sends each call by itself.
     """
 
     def __init__(
-        self, client: Any, *, retry: RetryPolicy | None = None, mode: str | None = None
+        self,
+        client: Any,
+        *,
+        retry: RetryPolicy | None = None,
+        mode: str | None = None,
+        pipelining: bool = True,
     ) -> None:
         super().__init__(retry=retry, mode=mode)
         self._t = transport_for(client)
         self.cluster = self._t.cluster
         self.client = client
+        self._pipe = SharedWriter(self._t, self._send) if pipelining else None
+        self._flights = SingleFlight()  # one SCRIPT LOAD per script for a burst of NOSCRIPT
+
+    @property
+    def pipelining(self) -> bool:
+        """Whether calls of concurrent threads share writes (see the class docstring)."""
+        return self._pipe is not None
 
     def close(self) -> None:
         """Give the connections this engine keeps between calls back to the pool.
@@ -76,13 +96,14 @@ class Engine(EngineCore):
         self._t.ready()
         started = time.perf_counter()
         node = self._t.node_for(call.slot)
+        mark = self.load_mark
         out = self._attempt(node, call, False)
         if out.error is None:
             self._stats.record(call.script.name, time.perf_counter() - started)
             return out.reply
-        return self._recover(node, call, out, started)
+        return self._recover(node, call, out, started, mark)
 
-    def _recover(self, node: Node, call: Call[Any], out: Outcome, started: float) -> Any:
+    def _recover(self, node: Node, call: Call[Any], out: Outcome, started: float, mark: int) -> Any:
         budget = self.retry.begin()
         failed = True
         scripts = False  # True once OOM refused the FCALL: EVALSHA from then on
@@ -97,7 +118,7 @@ class Engine(EngineCore):
                 if step.act is Act.RAISE:
                     raise cast("BaseException", step.error)
                 if step.act is Act.RELOAD:
-                    failure = self._reload(node, call, step.library, budget)
+                    failure = self._reload(node, call, step.library, budget, mark)
                     if failure is not None:  # the reload was not done: plan from its error
                         out = failure
                         continue
@@ -108,6 +129,7 @@ class Engine(EngineCore):
                 if step.refresh:
                     self._t.refresh()
                     node = self._t.node_for(call.slot)
+                mark = self.load_mark
                 out = self._attempt(node, call, asking, scripts)
         finally:
             self._stats.record(call.script.name, time.perf_counter() - started, error=failed)
@@ -116,6 +138,10 @@ class Engine(EngineCore):
         command = self.command(call, scripts=scripts)
         if self._pipe is not None and not asking:
             return cast("Outcome", self._pipe.submit(node, command))
+        return self._send(node, command, asking)
+
+    def _send(self, node: Node, command: tuple[Any, ...], asking: bool = False) -> Outcome:
+        """Send *command* alone on a connection of its own and read its reply."""
         try:
             conn = self._t.acquire(node)
         except ACQUIRE_ERRORS as exc:
@@ -137,17 +163,25 @@ class Engine(EngineCore):
         finally:
             self._t.release(node, conn)
 
-    def _reload(self, node: Node, call: Call[Any], library: bool, budget: Budget) -> Outcome | None:
+    def _reload(
+        self, node: Node, call: Call[Any], library: bool, budget: Budget, mark: int
+    ) -> Outcome | None:
         """Load what NOSCRIPT (or a missing function) asked for; the failure, when it fails.
 
         A reload that cannot reach the server, or that the server refuses (BUSY,
         LOADING, OOM), is a call that was not sent: the retry rules decide what next.
+        A call sent before another call loaded its script (or library) on that node, a
+        call of the same burst of NOSCRIPT, is only sent again.
         """
+        where = self._t.describe(node)
+        if self.loaded_since(where, None if library else call.script, mark):
+            return None
         try:
             if library:
-                self._load_library(node, replace=self.replace_library([budget]))
+                replace = self.replace_library([budget])
+                self._flights.run(where, lambda: self._load_library(node, replace=replace))
             else:
-                self._load(node, call.script)
+                self._flights.run((where, call.script.sha), lambda: self._load(node, call.script))
         except ACQUIRE_ERRORS as exc:
             return Outcome(error=exc, sent=False)
         return None
@@ -168,6 +202,8 @@ class Engine(EngineCore):
             self._t.execute(node, *self.library_load(replace=replace))
         except ResponseError as exc:
             self.on_library_error(exc)  # raises, or falls back to EVALSHA
+        else:
+            self.note_library(self._t.describe(node))
 
     # -- batches ---------------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from redlua.counters import (
     Threshold,
     ThresholdEvent,
 )
+from tests._twins import classes, sync_text
 from tests.counters import INT64_MAX, INT64_MIN, make_counters
 
 SOURCE = Path(__file__).resolve().parents[2] / "src" / "redlua" / "counters" / "api.py"
@@ -527,26 +527,8 @@ def test_threshold_windows_and_events_round_trip() -> None:
         )
 
 
-def _sync_twin(node: ast.ClassDef) -> str:
-    class Sync(ast.NodeTransformer):
-        def visit_AsyncFunctionDef(self, fn: ast.AsyncFunctionDef) -> Any:
-            self.generic_visit(fn)
-            return ast.copy_location(ast.FunctionDef(**{f: getattr(fn, f) for f in fn._fields}), fn)
-
-        def visit_Await(self, await_: ast.Await) -> Any:
-            return self.visit(await_.value)
-
-        def visit_Expr(self, expr: ast.Expr) -> Any:
-            if isinstance(expr.value, ast.Constant) and isinstance(expr.value.value, str):
-                return None  # docstrings may differ
-            return self.generic_visit(expr)
-
-    text = ast.unparse(Sync().visit(node))
-    return text.replace("AsyncCounters", "Counters").replace("AsyncEngine", "Engine")
-
-
 def test_twins_differ_only_by_async_await() -> None:
     """AsyncCounters is Counters with async/await and nothing else."""
-    tree = ast.parse(SOURCE.read_text())
-    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
-    assert _sync_twin(classes["AsyncCounters"]) == _sync_twin(classes["Counters"])
+    found = classes(SOURCE)
+    renames = {"AsyncCounters": "Counters", "AsyncEngine": "Engine"}
+    assert sync_text(found["AsyncCounters"], renames) == sync_text(found["Counters"], renames)

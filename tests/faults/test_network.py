@@ -131,13 +131,17 @@ def test_chaos_proxy_keeps_every_invariant(
     clients: Callable[..., redis.Redis],
     proxies: Callable[[EmbeddedServer], Proxy],
 ) -> None:
-    """Random cuts, resets and late replies under 4 threads: every recipe's invariant holds."""
+    """Random cuts, resets and late replies under 4 threads: every recipe's invariant holds.
+
+    The threads share one engine, so their calls also share writes (a batch is one
+    request to the proxy): 220 steps each give the chaos enough requests to fault.
+    """
     server = servers()
     proxy = proxies(server)
     world = World(Engine(clients(proxy.url(3), socket_timeout=0.2))).setup()
     proxy.chaos(0.08, [Fault.CUT_BEFORE, Fault.CUT_AFTER_REPLY, Fault.RESET_AFTER_REPLY,
                        Fault.DELAY], delay=0.3, seed=7)  # fmt: skip
-    workers = [threading.Thread(target=world.work, args=(150, seed)) for seed in range(4)]
+    workers = [threading.Thread(target=world.work, args=(220, seed)) for seed in range(4)]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -278,8 +282,11 @@ def test_pool_exhaustion_is_a_clear_error(
         counters = Counters(engine)
         counters.increment_with_limit("held")
         proxy.add(Fault.DELAY, times=2, delay=1.0)
+        # two threads hold both connections: without the shared writer, which would queue
+        # the second call behind the first on one connection
+        alone = Counters(Engine(client, retry=RetryPolicy(deadline=0.5), pipelining=False))
         holders = [
-            threading.Thread(target=counters.increment_with_limit, args=("held",)) for _ in range(2)
+            threading.Thread(target=alone.increment_with_limit, args=("held",)) for _ in range(2)
         ]
         for holder in holders:
             holder.start()
@@ -301,10 +308,13 @@ def test_pool_exhaustion_is_a_clear_error(
             acounters = AsyncCounters(aengine)
             await acounters.increment_with_limit("aheld")
             proxy.add(Fault.DELAY, times=2, delay=1.0)
-            busy = []
-            for _ in "ab":  # two ticks, so two pipelined batches: one connection each
-                busy.append(asyncio.ensure_future(acounters.increment_with_limit("aheld")))
-                await asyncio.sleep(0.1)
+            # two tasks hold both connections: without auto-pipelining, which would queue
+            # the calls behind its batches in flight instead of taking more connections
+            alone = AsyncCounters(
+                AsyncEngine(aclient, retry=RetryPolicy(deadline=0.5), pipelining=False)
+            )
+            busy = [asyncio.ensure_future(alone.increment_with_limit("aheld")) for _ in "ab"]
+            await asyncio.sleep(0.2)
             with pytest.raises(ConnectionFailedError, match="Too many connections"):
                 await acounters.increment_with_limit("astarved")
             await asyncio.gather(*busy)

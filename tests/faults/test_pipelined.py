@@ -1,16 +1,21 @@
-"""Auto-pipelining under network faults: a batch's connection lost or cut between two calls."""
+"""Shared writes under network faults: a batch's connection lost or cut between two calls.
+
+AsyncEngine's auto-pipeline (tasks) first, then Engine's shared writer (threads).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
 import redis
 import redis.asyncio
 
-from redlua import AsyncEngine, Call, EmbeddedServer, OutcomeUnknownError, Script
+from redlua import AsyncEngine, Call, EmbeddedServer, Engine, OutcomeUnknownError, Script
+from tests._batched import queued_calls
 from tests.faults._proxy import Fault, Proxy
 
 
@@ -26,6 +31,13 @@ INCR = Script.from_source("pipe_incr", "return redis.call('INCRBY', KEYS[1], ARG
 
 def _client(url: str, **kwargs: Any) -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_url(url, decode_responses=True, **kwargs)
+
+
+def _kill(direct: redis.Redis, name: str) -> None:
+    """Close the server side of every connection named *name* (the engine's, mid-batch)."""
+    for client in direct.client_list():
+        if client.get("name") == name:
+            direct.client_kill_filter(_id=client["id"])
 
 
 async def _burst(engine: AsyncEngine, prefix: str, n: int) -> list[Any]:
@@ -73,16 +85,11 @@ def test_a_connection_cut_between_two_calls_of_a_batch(
     proxy = proxies(server)
     direct = redis.Redis(host=server.host, port=server.port, decode_responses=True)
 
-    def kill_the_engine_connection() -> None:
-        for client in direct.client_list():
-            if client.get("name") == "pipelined":
-                direct.client_kill_filter(_id=client["id"])
-
     async def main() -> list[Any]:
         client = _client(proxy.url(), socket_timeout=2, client_name="pipelined")
         engine = AsyncEngine(client)
         await engine.run(Call(INCR, ("warm",), (1,)))
-        proxy.split(b"EVALSHA", kill_the_engine_connection, nth=10)
+        proxy.split(b"EVALSHA", partial(_kill, direct, "pipelined"), nth=10)
         try:
             return await _burst(engine, "cut", 30)
         finally:
@@ -127,3 +134,55 @@ def test_a_late_batch_times_out_within_two_socket_timeouts(
     assert all(isinstance(x, OutcomeUnknownError) for x in results), results
     assert timeout <= took < timeout * 2 + 0.5
     assert after == 2  # the next call reads its own reply, not a late one
+
+
+# -- the sync engine's shared writer: threads whose calls share one write ------------------
+
+
+@pytest.mark.parametrize("fault", [Fault.CUT_AFTER_REPLY, Fault.RESET_AFTER_REPLY])
+def test_threads_whose_batch_loses_its_connection_each_get_unknown_outcome(
+    servers: Callable[..., EmbeddedServer],
+    proxies: Callable[[EmbeddedServer], Proxy],
+    fault: Fault,
+) -> None:
+    """A shared write whose replies are lost: each thread's call is unknown, each ran once."""
+    server = servers()
+    proxy = proxies(server)
+    client = redis.Redis.from_url(proxy.url(), decode_responses=True, socket_timeout=2)
+    engine = Engine(client)
+    direct = redis.Redis(host=server.host, port=server.port, decode_responses=True)
+    try:
+        engine.run(Call(INCR, ("warm",), (1,)))  # loaded, connection made
+        proxy.add(fault)
+        results = queued_calls(engine, [Call(INCR, (f"lost{i}",), (i + 1,)) for i in range(30)])
+        assert all(isinstance(x, OutcomeUnknownError) for x in results), results
+        assert [direct.get(f"lost{i}") for i in range(30)] == [str(i + 1) for i in range(30)]
+        assert engine.run(Call(INCR, ("warm",), (1,))) == 2  # the next call reads its own reply
+    finally:
+        client.close()
+        direct.close()
+
+
+def test_threads_whose_batch_is_cut_between_two_calls(
+    servers: Callable[..., EmbeddedServer],
+    proxies: Callable[[EmbeddedServer], Proxy],
+) -> None:
+    """Cut before the 10th call of a shared write: nine threads get their replies, the rest unknown."""
+    server = servers()
+    proxy = proxies(server)
+    client = redis.Redis.from_url(
+        proxy.url(), decode_responses=True, socket_timeout=2, client_name="batched"
+    )
+    engine = Engine(client)
+    direct = redis.Redis(host=server.host, port=server.port, decode_responses=True)
+
+    try:
+        engine.run(Call(INCR, ("warm",), (1,)))
+        proxy.split(b"EVALSHA", partial(_kill, direct, "batched"), nth=10)
+        results = queued_calls(engine, [Call(INCR, (f"cut{i}",), (i + 1,)) for i in range(30)])
+        assert results[:9] == list(range(1, 10))  # answered before the cut: their own replies
+        assert all(isinstance(x, OutcomeUnknownError) for x in results[9:]), results[9:]
+        assert all(direct.get(f"cut{i}") is None for i in range(9, 30))  # never reached
+    finally:
+        client.close()
+        direct.close()
