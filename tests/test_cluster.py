@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
-from redlua import Call, CrossSlotError, EmbeddedCluster, key_slot
+from redlua import Call, CrossSlotError, EmbeddedCluster, Engine, key_slot
 
 from .scripts import APPEND, GET, INCR
 
@@ -92,3 +94,35 @@ def test_keyless_call_runs_on_some_primary(cluster_engine: Any) -> None:
     from redlua import load_script
 
     assert cluster_engine.run(Call(load_script("core_ping")))[0] in ("redis", "valkey")
+
+
+def test_threads_share_writes_per_node(cluster: EmbeddedCluster) -> None:
+    """16 threads on a sync cluster engine: keys on every node, each reply the thread's own."""
+    host, port = cluster.startup_nodes[0]
+    client = RedisCluster(host=host, port=port, decode_responses=True)
+    client.flushall(target_nodes=RedisCluster.PRIMARIES)
+    engine = Engine(client)
+    keys = _keys_on_every_node(cluster)
+    engine.preload([INCR])
+    wrong: list[Any] = []
+    start = threading.Barrier(16)
+
+    def work(t: int) -> None:
+        start.wait()
+        for i in range(100):
+            got = engine.run(Call(INCR, (keys[(t + i) % len(keys)],), (1,)))
+            if not isinstance(got, int):
+                wrong.append(got)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    try:
+        assert not wrong
+        assert sum(int(client.get(key) or 0) for key in keys) == 1600
+        assert engine.pipelining
+        assert engine._pipe is not None and engine._pipe.calls == 1600
+    finally:
+        client.close()

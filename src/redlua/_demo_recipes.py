@@ -49,7 +49,15 @@ from redlua.counters import Counters, CounterUpdate, Threshold, ThresholdEvent
 from redlua.errors import RedluaError
 from redlua.inventory import Inventory, ReservationClosedError, Status, inventory_keys
 from redlua.ledger import InsufficientFundsError, Ledger, ledger_keys
-from redlua.locks import Lock, Semaphore, fence_key_for, fenced_set, lock_keys
+from redlua.locks import (
+    Lock,
+    ReadWriteLock,
+    RWState,
+    Semaphore,
+    fence_key_for,
+    fenced_set,
+    lock_keys,
+)
 from redlua.ratelimit import Decision, Limit, RateLimiter
 from redlua.txn import Transactions, Versioned
 
@@ -119,7 +127,8 @@ def until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
 def locks(engine: Engine, out: Narrator) -> None:
     """Seed: ``DistributedLock`` (SETNX, then PEXPIRE; acquire never waits). Here threads
     wait on a `Lock`, get strictly increasing fencing tokens, and a fair release hands the
-    lock straight to the waiter; a `Semaphore` of 3 never has a fourth holder."""
+    lock straight to the waiter; a `Semaphore` of 3 never has a fourth holder; readers share
+    a `ReadWriteLock` and a writer holds it alone."""
     client, total = engine.client, THREADS * ROUNDS
     lock = Lock(engine, named(out, "counter"), ttl=5.0, fencing=True)
     for key in lock_keys(lock.name)[:4]:
@@ -191,6 +200,32 @@ def locks(engine: Engine, out: Narrator) -> None:
     )
     out.check(inside[1] <= 3, "never more than 3 holders")
     out.check(sem.available() == 3, "every permit came back")
+
+    rw = ReadWriteLock(engine, named(out, "catalog"), ttl=5.0)
+    for key in rw.core.keys:
+        out.remember(key)
+    seen = {"readers": 0, "most": 0, "clash": 0}
+
+    def browse(worker: int) -> None:  # one thread in four edits, the others read
+        for i in range(ROUNDS):
+            editing = (worker + i) % 4 == 0
+            with rw.write() if editing else rw.read():
+                with guard:
+                    if editing and seen["readers"]:
+                        seen["clash"] += 1
+                    seen["readers"] += 0 if editing else 1
+                    seen["most"] = max(seen["most"], seen["readers"])
+                time.sleep(0.002)
+                with guard:
+                    seen["readers"] -= 0 if editing else 1
+
+    together(browse)
+    out.say(
+        f"{THREADS} threads x {ROUNDS} holds of ReadWriteLock (one in four writes): up to"
+        f" {seen['most']} readers at once"
+    )
+    out.check(seen["clash"] == 0, "no writer ever held the lock beside a reader")
+    out.check(rw.state() == RWState("", 0.0, 0, ""), "nobody holds it afterwards")
 
 
 # -- rate limiter --------------------------------------------------------------------------

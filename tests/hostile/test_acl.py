@@ -69,6 +69,7 @@ from redlua.counters import (
 from redlua.inventory import AsyncInventory, Inventory
 from redlua.ledger import AsyncLedger, Ledger
 from redlua.locks import LockOps, fenced_get, fenced_set
+from redlua.locks.rwlock import ReadWriteLockCore
 from redlua.locks.semaphore import SemaphoreCore
 from redlua.ratelimit import AsyncRateLimiter, Limit, RateLimiter
 from redlua.stateful import AsyncLinks, AsyncRouter, KeySchema, Links, Router
@@ -100,12 +101,12 @@ class Need:
 
 NEEDS: dict[str, Need] = {
     "locks": Need(
-        ("locks_*", "semaphore_*"),
-        ("DEL", "GET", "INCR", "LINDEX", "LTRIM", "PEXPIRE", "PTTL", "RPUSH", "SET", "TIME",
-         "TYPE", "ZADD", "ZCARD", "ZCOUNT", "ZRANGE", "ZRANGEBYSCORE", "ZREM",
+        ("locks_*", "semaphore_*", "rwlock_*"),
+        ("DEL", "EXISTS", "GET", "INCR", "LINDEX", "LTRIM", "PEXPIRE", "PTTL", "RPUSH", "SET",
+         "TIME", "TYPE", "ZADD", "ZCARD", "ZCOUNT", "ZRANGE", "ZRANGEBYSCORE", "ZREM",
          "ZREMRANGEBYSCORE", "ZSCORE"),
         ("BLPOP",),
-        ("redlua:lock:*", "redlua:sem:*"),
+        ("redlua:lock:*", "redlua:sem:*", "redlua:rw:*"),
         note="BLPOP: a blocked acquire waits on the wake list; fenced_set/fenced_get also touch"
         " the protected key and its fence key (the caller's keys)",
     ),
@@ -308,6 +309,14 @@ def _locks(engine: Any) -> None:
     assert list(engine.run(sem.holders_call())) == ["p1"]
     assert engine.run(sem.count_call()) == 1
     assert engine.run(sem.release_call("p1"))
+    rw = ReadWriteLockCore("doc", 30)
+    assert engine.run(rw.acquire_call("read", "r1")).ok
+    assert not engine.run(rw.acquire_call("write", "w1")).ok  # leaves its intent
+    assert engine.run(rw.renew_call("read", "r1"))
+    assert engine.run(rw.state_call()).readers == 1
+    assert engine.run(rw.release_call("read", "r1"))
+    assert engine.run(rw.acquire_call("write", "w1", woken=True)).ok
+    assert engine.run(rw.release_call("write", "w1"))
 
     def wait() -> Flow[Any]:  # what a blocked acquire does: wait on the wake list (BLPOP)
         return (yield Wait((ops.keys("job").wake,), 0.05))

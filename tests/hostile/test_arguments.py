@@ -28,7 +28,7 @@ from redlua.batch import BatchOps, Decr, Expire, Incr, Set, ZAdd
 from redlua.counters import CounterOps, Decrement, Increment, SetValue, Threshold
 from redlua.inventory import InventoryOps
 from redlua.ledger import LedgerOps
-from redlua.locks import Lock, LockOps, Semaphore, fenced_set
+from redlua.locks import Lock, LockOps, ReadWriteLock, Semaphore, fenced_set
 from redlua.ratelimit import Limit, RateLimitOps
 from redlua.stateful import KeySchema, LinkOps, PodRegistry, Router
 from redlua.stateful import registry as pods_api
@@ -424,6 +424,7 @@ NAME_SPOTS: tuple[Spot, ...] = (
     spot("LockOps prefix", "prefix", LockOps, name(empty=True)),
     spot("LockOps.acquire name", "name", lambda v: LOCK.acquire(v, "t", 1), name()),
     spot("Semaphore name", "name", lambda v: Semaphore(DEAD, v, 1, 10), name()),
+    spot("ReadWriteLock name", "name", lambda v: ReadWriteLock(DEAD, v, 10), name()),
     spot("Limit name", "name", lambda v: Limit(1, 1, name=v), name(":", optional=True)),
     spot(
         "RateLimitOps prefix",
@@ -481,6 +482,8 @@ SHAPE_SPOTS: tuple[Spot, ...] = (
     spot("reserve reservation", "reservation", lambda v: SHOP.reserve("p", 1, "c", 60, reservation=v), lambda v: v is None or shaped(r"[A-Za-z0-9_-]{1,64}")(v)),
     spot("confirm reservation", "reservation", SHOP.confirm, shaped(r"[A-Za-z0-9_-]{1,64}")),
     spot("Semaphore.release permit", "permit", lambda v: Semaphore(DEAD, "s", 1, 10).release(v), shaped(r"[A-Za-z0-9_-]{1,64}"), io=True),
+    spot("ReadWriteLock.release holder", "holder", lambda v: ReadWriteLock(DEAD, "d", 10).release("read", v), shaped(r"[A-Za-z0-9_-]{1,64}"), io=True),
+    spot("ReadWriteLock.acquire mode", "mode", lambda v: ReadWriteLock(DEAD, "d", 10).acquire(v, blocking=False), lambda v: v in ("read", "write"), io=True),
     spot("heartbeat incarnation", "incarnation", lambda v: pods_api.heartbeat(SCHEMA, "s", 0, 0, incarnation=v, lease=60), shaped(r"[A-Za-z0-9_-]{1,64}")),
     spot("create currency", "currency", lambda v: LEDGER.create("a", v, scale=2), shaped(r"[A-Z][A-Z0-9]{2,11}")),
     spot("history before", "before", lambda v: LEDGER.history("a", before=v), lambda v: v is None or shaped(r"[0-9]+-[0-9]+")(v)),
@@ -635,7 +638,7 @@ def test_async_twins_check_the_same_way() -> None:
     from redlua.counters import AsyncCounters
     from redlua.inventory import AsyncInventory
     from redlua.ledger import AsyncLedger
-    from redlua.locks import AsyncLock, AsyncSemaphore
+    from redlua.locks import AsyncLock, AsyncReadWriteLock, AsyncSemaphore
     from redlua.ratelimit import AsyncRateLimiter
     from redlua.stateful import AsyncLinks
     from redlua.txn import AsyncVersioned
@@ -644,6 +647,7 @@ def test_async_twins_check_the_same_way() -> None:
     refuses(partial(AsyncLock, dead, "{x}"), "name")
     refuses(partial(AsyncLock, dead, "x", ttl=0), "ttl")
     refuses(partial(AsyncSemaphore, dead, "s", True, 10), "limit")
+    refuses(partial(AsyncReadWriteLock, dead, "d{", 10), "name")
     refuses(partial(AsyncRateLimiter, dead, Limit(1, 1), prefix="{p}"), "prefix")
     refuses(partial(AsyncCounters, dead, group="a\nb"), "group")
     refuses(partial(AsyncInventory, dead, "shop", reap_limit=0), "reap_limit")
@@ -697,7 +701,8 @@ def test_floats_are_never_money() -> None:
 # -- numbers past the float range -------------------------------------------------------------
 
 SECONDS_SPOTS = [s for s in NUMBER_SPOTS if s.label in {
-    "LockOps.acquire ttl", "Lock ttl", "Semaphore ttl", "fenced_set ttl", "Limit period",
+    "LockOps.acquire ttl", "Lock ttl", "Semaphore ttl", "ReadWriteLock ttl", "fenced_set ttl",
+    "Limit period",
     "increment ttl", "hold ttl", "InventoryOps keep", "reserve ttl", "Set ttl", "Expire seconds",
     "set_if_version ttl", "heartbeat lease", "pods expire",
 }]  # fmt: skip

@@ -27,6 +27,7 @@ from redlua.counters import CounterOps, Increment, SetValue, Threshold
 from redlua.inventory import InventoryOps
 from redlua.ledger import LedgerOps
 from redlua.locks import LockOps, fenced_get, fenced_set
+from redlua.locks.rwlock import ReadWriteLockCore
 from redlua.locks.semaphore import SemaphoreCore
 from redlua.ratelimit import Limit, RateLimitOps
 from redlua.stateful import KeySchema, LinkOps
@@ -61,6 +62,7 @@ def nothing(engine: Engine) -> None:
 
 LOCK = LockOps()
 SEM = SemaphoreCore("s", 2, 30)
+RW = ReadWriteLockCore("d", 30)
 LIMITS = RateLimitOps(
     Limit(10, 60, "sliding_log"),
     Limit(10, 60, "sliding_window"),
@@ -90,6 +92,15 @@ def _lock_queued(engine: Engine) -> None:
 
 def _sem_held(engine: Engine) -> None:
     engine.run(SEM.acquire_call("p1"))
+
+
+def _rw_read(engine: Engine) -> None:
+    engine.run(RW.acquire_call("read", "r1"))
+
+
+def _rw_written(engine: Engine) -> None:
+    engine.run(RW.acquire_call("write", "w1"))
+    engine.run(RW.acquire_call("write", "w2"))  # kept out: its intent
 
 
 def _limited(engine: Engine) -> None:
@@ -153,6 +164,13 @@ CASES: tuple[Case, ...] = (
     Case("semaphore.release", _sem_held, lambda _: SEM.release_call("p1")),
     Case("semaphore.renew", _sem_held, lambda _: SEM.renew_call("p1")),
     Case("semaphore.holders", _sem_held, lambda _: SEM.holders_call()),
+    Case("rwlock.acquire_read", _rw_written, lambda _: RW.acquire_call("read", "r9", woken=True)),
+    Case("rwlock.acquire_write", _rw_read, lambda _: RW.acquire_call("write", "w9")),
+    Case("rwlock.release_read", _rw_read, lambda _: RW.release_call("read", "r1")),
+    Case("rwlock.release_write", _rw_written, lambda _: RW.release_call("write", "w1")),
+    Case("rwlock.release_intent", _rw_written, lambda _: RW.release_call("intent", "w2")),
+    Case("rwlock.renew", _rw_read, lambda _: RW.renew_call("read", "r1")),
+    Case("rwlock.state", _rw_written, lambda _: RW.state_call()),
     # rate limits (public builders only)
     Case("ratelimit.hit", _limited, lambda _: LIMITS.hit("u", 2)),
     Case("ratelimit.peek", _limited, lambda _: LIMITS.peek("u")),

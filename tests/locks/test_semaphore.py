@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import multiprocessing
 import threading
@@ -35,6 +34,7 @@ from redlua.locks.semaphore import (
     Semaphore,
     SemaphoreCore,
 )
+from tests._twins import classes, sync_text
 from tests.conftest import Blocking
 
 SOURCE = Path(__file__).resolve().parents[2] / "src" / "redlua" / "locks" / "semaphore.py"
@@ -512,37 +512,17 @@ def test_builders_make_the_calls_the_checked_constructor_makes() -> None:
     assert repr(core) == "SemaphoreCore('jobs:export', limit=3, ttl=1.5)"
 
 
-def _sync_twin(node: ast.ClassDef) -> str:
-    class Sync(ast.NodeTransformer):
-        def visit_AsyncFunctionDef(self, fn: ast.AsyncFunctionDef) -> Any:
-            self.generic_visit(fn)
-            return ast.copy_location(ast.FunctionDef(**{f: getattr(fn, f) for f in fn._fields}), fn)
-
-        def visit_Await(self, await_: ast.Await) -> Any:
-            return self.visit(await_.value)
-
-        def visit_Expr(self, expr: ast.Expr) -> Any:
-            if isinstance(expr.value, ast.Constant) and isinstance(expr.value.value, str):
-                return None  # docstrings may differ
-            return self.generic_visit(expr)
-
-    text = ast.unparse(Sync().visit(node))
-    for old, new in {
+def test_twins_differ_only_by_async_await_and_the_owner() -> None:
+    """AsyncSemaphore is Semaphore with async/await, owned by the task instead of the thread."""
+    found = classes(SOURCE)
+    renames = {
         "AsyncSemaphore": "Semaphore",
         "AsyncEngine": "Engine",
         "__aenter__": "__enter__",
         "__aexit__": "__exit__",
         "_current_task()": "threading.get_ident()",
-    }.items():
-        text = text.replace(old, new)
-    return text
-
-
-def test_twins_differ_only_by_async_await_and_the_owner() -> None:
-    """AsyncSemaphore is Semaphore with async/await, owned by the task instead of the thread."""
-    tree = ast.parse(SOURCE.read_text())
-    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
-    assert _sync_twin(classes["AsyncSemaphore"]) == _sync_twin(classes["Semaphore"])
+    }
+    assert sync_text(found["AsyncSemaphore"], renames) == sync_text(found["Semaphore"], renames)
 
 
 # -- cluster -----------------------------------------------------------------------------------

@@ -9,6 +9,8 @@
   token.
 * `Semaphore` / `AsyncSemaphore`: at most *limit* holders, each permit with its own
   expiry on the server's clock, expired permits reclaimed by the next acquire.
+* `ReadWriteLock` / `AsyncReadWriteLock`: many readers or one writer, each hold a lease;
+  a waiting writer keeps new readers out, so writers are not starved.
 
 Keys of lock ``<name>``: ``redlua:lock:{<name>}``, ``...:fence`` (with fencing only,
 kept) and ``...:wake`` (short-lived), one hash slot.
@@ -21,11 +23,13 @@ from redlua.locks._ops import Acquired, LockKeys, LockOps, LockState, lock_keys
 from redlua.locks.fencing import Fenced, fence_key_for, fenced_get, fenced_set
 from redlua.locks.lock import AsyncLock, Lock, LockCore
 from redlua.locks.renewer import AsyncRenewer, Renewer
+from redlua.locks.rwlock import AsyncReadWriteLock, ReadWriteLock, RWState
 from redlua.locks.semaphore import AsyncSemaphore, PermitLostError, Semaphore
 
 __all__ = [
     "Acquired",
     "AsyncLock",
+    "AsyncReadWriteLock",
     "AsyncRenewer",
     "AsyncSemaphore",
     "Fenced",
@@ -41,6 +45,8 @@ __all__ = [
     "lock_keys",
     "NotOwnerError",
     "PermitLostError",
+    "ReadWriteLock",
     "Renewer",
+    "RWState",
     "Semaphore",
 ]

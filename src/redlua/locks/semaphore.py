@@ -83,12 +83,12 @@ def ttl_ms(ttl: object, what: str = "ttl") -> int:
     return to_millis(what, ttl, most=MAX_TTL_MS)
 
 
-def check_permit(permit: object) -> str:
-    """Return *permit* if it has the shape of a permit id, else raise naming the argument."""
+def check_permit(permit: object, what: str = "permit") -> str:
+    """Return *permit* if it has the shape of a permit id, else raise naming *what*."""
     if not isinstance(permit, str):
-        raise TypeError(f"permit must be a str, not {type(permit).__name__}")
+        raise TypeError(f"{what} must be a str, not {type(permit).__name__}")
     if not _PERMIT.fullmatch(permit):
-        raise ValueError(f"permit must be 1 to 64 letters, digits, _ or -, got {permit!r}")
+        raise ValueError(f"{what} must be 1 to 64 letters, digits, _ or -, got {permit!r}")
     return permit
 
 
