@@ -16,6 +16,7 @@ import redis
 
 from redlua import Call, CorruptDataError, InvalidArgumentError, load_script
 from redlua.ratelimit import ALGORITHMS, Decision, Limit, RateLimitOps
+from redlua.ratelimit._ops import MEMO
 from redlua.ratelimit.decision import decoder
 from tests.ratelimit import T0, make_limiter, snapshot, ttls
 
@@ -256,3 +257,23 @@ def test_lean_refunds_answer_as_a_one_unit_peek(engine: Any, algorithm: str) -> 
     generic = engine.run(_generic(limit, limiter.ops.keys("u")[0], "peek", 1, T0))
     assert back == generic and back.remaining == 2 and back.allowed
     assert math.isclose(back.reset_after, generic.reset_after)
+
+
+def test_calls_on_the_server_clock_are_remembered_within_a_bound() -> None:
+    """Repeated hits of one identity reuse one Call; other costs, modes, tags and clocks do not."""
+    ops = RateLimitOps(Limit(5, 10))
+    first = ops.hit("u")
+    assert ops.hit("u") is first
+    assert ops.hit("u", 2) is not first and ops.hit("u", 2).args[2] == "2"
+    assert ops.peek("u") is not first and ops.peek("u").args[0] == "peek"
+    assert ops.hit("u", now=T0) is not ops.hit("u", now=T0)  # a clock of its own: built anew
+    assert ops.hit("u", tag="t") is not ops.hit("u", tag="t")
+    for i in range(MEMO + 10):
+        ops.hit(f"x{i}")
+    assert 0 < len(ops._memo) <= MEMO
+    with pytest.raises(ValueError, match="identity"):
+        ops.hit("a{b")  # a bad identity is never remembered, and always refused
+    with pytest.raises(TypeError, match="identity"):
+        ops.hit(5)  # type: ignore[arg-type]
+    again = ops.hit("u")
+    assert (again.keys, again.args, again.slot) == (first.keys, first.args, first.slot)

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 DEFAULT_PREFIX = "redlua:rl:"
+MEMO = 1024
+"""How many calls (mode, identity, cost) one `RateLimitOps` remembers; then it starts afresh."""
 MAX_NOW_MS = 10**15 - 1
 
 
@@ -108,6 +110,7 @@ class RateLimitOps:
         self._own = tuple(limit.scope == "identity" for limit in self.limits)
         self._tails = tuple("}:" + name for name in self._names)
         self._one = len(self.limits) == 1
+        self._memo: dict[tuple[str, str, str], Call[Decision]] = {}
         if self._one:  # its own script: no algorithm, burst for buckets only
             (limit,) = self.limits
             self._apply = load_script("ratelimit_apply_" + limit.algorithm)
@@ -150,6 +153,11 @@ class RateLimitOps:
     def _call(
         self, mode: str, identity: str, cost: str, tag: str | None, now: float | None
     ) -> Call[Decision]:
+        usual = tag is None and now is None and type(identity) is str
+        if usual:  # the calls of the server's clock are remembered (a Call never changes)
+            call = self._memo.get((mode, identity, cost))
+            if call is not None:
+                return call
         if self._one and tag is None:  # the common case, spelled as keys() does
             keys: tuple[str, ...] = (
                 self.prefix + "{" + check_name("identity", identity) + self._tails[0],
@@ -157,7 +165,12 @@ class RateLimitOps:
         else:
             keys = self.keys(identity, tag)
         args = (mode, "" if now is None else now_millis(now), cost, *self._args)
-        return Call.trusted(self._apply, keys, args, self._decode, key_slot(keys[0]))
+        call = Call.trusted(self._apply, keys, args, self._decode, key_slot(keys[0]))
+        if usual:
+            if len(self._memo) >= MEMO:
+                self._memo.clear()
+            self._memo[mode, identity, cost] = call
+        return call
 
     def hit(
         self, identity: str, cost: int = 1, *, tag: str | None = None, now: float | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from redlua._recipe_stats import recipe_stats
+from redlua._recipe_stats import RecipeStats, recipe_stats
 from redlua.ratelimit._ops import DEFAULT_PREFIX, RateLimitOps
 from redlua.ratelimit.decision import Decision
 from redlua.ratelimit.limit import Limit
@@ -27,10 +27,14 @@ class RateLimiterCore:
         self.limits = self.ops.limits
 
     engine: Any
+    _stats: RecipeStats | None = None
 
     def _decided(self, decision: Decision) -> Decision:
         """Count *decision* in the engine's recipe statistics and return it."""
-        recipe_stats(self.engine).count("ratelimit.allowed" if decision else "ratelimit.denied")
+        stats = self._stats
+        if stats is None:
+            stats = self._stats = recipe_stats(self.engine)
+        stats.count("ratelimit.allowed" if decision else "ratelimit.denied")
         return decision
 
     def __repr__(self) -> str:
