@@ -22,8 +22,17 @@ hit through ``ratelimit_apply`` (the multi-limit script, which every hit used be
 the one-limit scripts) as the baseline: what the lean ``ratelimit_apply_<algorithm>``
 saves.
 
-Each side has its own identities (its own key prefix), made and prefilled before
-timing. redlua and pyrate share one client; limits opens its own from the URL (its
+Each row against limits also runs from `THREADS` threads at once
+(``<row>.8_threads``, the same target), every thread hitting the next of the side's
+rotating identities: one ``RateLimiter`` (its ``Engine`` shares writes among threads)
+against one limits strategy shared by the threads, as an application would. pyrate's
+rows have no threaded twin: its ``Limiter`` holds one lock around every call, and a
+``try_acquire(blocking=False)`` that finds it taken returns False without asking
+Redis, so under threads it denies most hits (within their limit) at no cost, and its
+ops/s count no comparable work.
+
+Each side of each row has its own identities (its own key prefix), made and prefilled
+before timing. redlua and pyrate share one client; limits opens its own from the URL (its
 storage takes a URI). redlua reads the server's clock (``TIME``) in every script; the
 peers send the client's.
 
@@ -36,18 +45,20 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import redis
 
-from harness import Case, Scenario, Suite, Table, Target
+from harness import Case, Scenario, Suite, Table, Target, Threads
 
 LIMIT = 1000  # units per period, every implementation
 PERIOD = 60  # seconds
 IDENTITIES = 200
 PREFILL = 900  # units each identity has used before timing
 PREFIX = "redlua-bench:rl"
+THREADS = 8  # the threaded rows: this many threads hit at once
+PER_THREAD = 25  # hits per thread per round
 
 REDLUA = ("sliding_log", "sliding_window", "fixed_window", "token_bucket", "gcra")
 LIMITS = {"moving_window", "sliding_window_counter", "fixed_window"}
@@ -199,57 +210,79 @@ ROWS = (  # name, redlua algorithm, peer library, peer algorithm, target
 )  # fmt: skip
 
 
+def _peer(target: Target, client: redis.Redis, library: str, peer: str, side: str) -> Op:
+    if library == "limits":
+        return rotating(limits_hitter(target.url, peer, side + "limits"))
+    return rotating(pyrate_hitter(client, peer, side + "pyrate:"))
+
+
 @contextmanager
 def sync_cases(target: Target) -> Iterator[list[Case]]:
     """Open one `redis.Redis` for *target*, build and prefill both sides of every row."""
     client = redis.Redis.from_url(target.url, decode_responses=target.decode_responses)
     try:
-        _cleanup(client)
-        cases = [
-            Case(
-                name="ratelimit.control",
-                candidate=rotating(redlua_hitter(client, "gcra", f"{PREFIX}:control:")),
-                baseline=rotating(redlua_hitter(client, "gcra", f"{PREFIX}:control-base:")),
-                note="A/A control: redlua gcra vs itself",
-            )
-        ]
-        for number, (name, algorithm, library, peer, ratio) in enumerate(ROWS):
-            missing = available(library)
-            if missing:
-                print(f"  {name}: skipped, {missing}", file=sys.stderr)
-                continue
-            side = f"{PREFIX}:{number}:"
-            if library == "limits":
-                baseline = rotating(limits_hitter(target.url, peer, side + "limits"))
-            else:
-                baseline = rotating(pyrate_hitter(client, peer, side + "pyrate:"))
-            cases.append(
-                Case(
-                    name=name,
-                    candidate=rotating(redlua_hitter(client, algorithm, side + "redlua:")),
-                    baseline=baseline,
-                    target=ratio,
-                    note=f"redlua {algorithm} hit vs {library} {peer}, {LIMIT}/{PERIOD} s,"
-                    f" {IDENTITIES} identities prefilled with {PREFILL}",
-                )
-            )
-        for algorithm in REDLUA:
-            side = f"{PREFIX}:generic:{algorithm}:"
-            cases.append(
-                Case(
-                    name=f"ratelimit.{algorithm}.vs_generic_script",
-                    candidate=rotating(redlua_hitter(client, algorithm, side + "lean:")),
-                    baseline=rotating(generic_hitter(client, algorithm, side + "generic:")),
-                    note=f"redlua {algorithm} hit by ratelimit_apply_{algorithm} vs the same"
-                    " hit by ratelimit_apply",
-                )
-            )
-        yield cases
+        with ExitStack() as threads:
+            _cleanup(client)
+            yield list(_cases(target, client, threads))
     finally:
         try:
             _cleanup(client)
         finally:
             client.close()
+
+
+def _cases(target: Target, client: redis.Redis, threads: ExitStack) -> Iterator[Case]:
+    """Yield the control, every peer row (alone, then threaded) and the generic-script rows."""
+    yield Case(
+        name="ratelimit.control",
+        candidate=rotating(redlua_hitter(client, "gcra", f"{PREFIX}:control:")),
+        baseline=rotating(redlua_hitter(client, "gcra", f"{PREFIX}:control-base:")),
+        note="A/A control: redlua gcra vs itself",
+    )
+    for number, (name, algorithm, library, peer, ratio) in enumerate(ROWS):
+        missing = available(library)
+        if missing:
+            print(f"  {name}: skipped, {missing}", file=sys.stderr)
+            continue
+        side = f"{PREFIX}:{number}:"
+        note = (
+            f"redlua {algorithm} hit vs {library} {peer}, {LIMIT}/{PERIOD} s,"
+            f" {IDENTITIES} identities prefilled with {PREFILL}"
+        )
+        yield Case(
+            name=name,
+            candidate=rotating(redlua_hitter(client, algorithm, side + "redlua:")),
+            baseline=_peer(target, client, library, peer, side),
+            target=ratio,
+            note=note,
+        )
+        if library != "limits":
+            continue
+        side = f"{PREFIX}:{number}:threads:"
+        candidate, baseline = (
+            threads.enter_context(Threads(op, threads=THREADS, per=PER_THREAD))
+            for op in (
+                rotating(redlua_hitter(client, algorithm, side + "redlua:")),
+                _peer(target, client, library, peer, side),
+            )
+        )
+        yield Case(
+            name=f"{name}.{THREADS}_threads",
+            candidate=candidate,
+            baseline=baseline,
+            batch=candidate.batch,
+            target=ratio,
+            note=f"{note}; {THREADS} threads at once",
+        )
+    for algorithm in REDLUA:
+        side = f"{PREFIX}:generic:{algorithm}:"
+        yield Case(
+            name=f"ratelimit.{algorithm}.vs_generic_script",
+            candidate=rotating(redlua_hitter(client, algorithm, side + "lean:")),
+            baseline=rotating(generic_hitter(client, algorithm, side + "generic:")),
+            note=f"redlua {algorithm} hit by ratelimit_apply_{algorithm} vs the same"
+            " hit by ratelimit_apply",
+        )
 
 
 # -- the memory table ----------------------------------------------------------------------

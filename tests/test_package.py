@@ -179,7 +179,7 @@ def test_every_script_key_comes_from_keys() -> None:
     import re
 
     calls = re.compile(r"redis\.p?call\(\s*'(\w+)'\s*,\s*([^,)]+)")
-    binds = re.compile(r"local\s+([\w\s,]+?)\s*=\s*((?:KEYS\[\d+\]\s*,?\s*)+)")
+    binds = re.compile(r"local\s+([\w\s,]+?)\s*=\s*((?:KEYS\[\w+\]\s*,?\s*)+)")
     keyless = {"TIME", "PUBLISH", "SCRIPT", "INFO"}
     for script in shipped_scripts().values():
         from_keys = {"KEYS"}

@@ -285,9 +285,10 @@ def test_oom_still_lets_holders_let_go(full: Full) -> None:
 def test_oom_limiter_and_semaphore_keep_counting_within_their_limits(full: Full) -> None:
     """Limiter hits and permits still go through under OOM, but never past their limits.
 
-    Their scripts carry no flags and first drop expired entries, a write that needs no
-    memory; the server checks OOM only up to a script's first write (so on Valkey 8.1 in
-    both modes, EVALSHA and FCALL), and their later ZADD passes.
+    Their scripts carry no flags and make a first write that needs no memory (the
+    sliding log's trim or expiry, the semaphore's drop of expired holders); the server
+    checks OOM only up to a script's first write (so on Valkey 8.1 in both modes,
+    EVALSHA and FCALL), and their later LPUSH or ZADD passes.
     """
     before = full.dump()
     hits = [full.limiter.hit("u").allowed for _ in range(LIMIT + 5)]

@@ -112,8 +112,7 @@ NEEDS: dict[str, Need] = {
     ),
     "ratelimit": Need(
         ("ratelimit_*",),
-        ("DEL", "GET", "PEXPIRE", "SET", "TIME", "ZADD", "ZCOUNT", "ZPOPMAX", "ZRANGE",
-         "ZRANGEBYSCORE", "ZREMRANGEBYSCORE"),
+        ("DEL", "GET", "LINDEX", "LLEN", "LPUSH", "LTRIM", "PEXPIRE", "SET", "TIME"),
         (),
         ("redlua:rl:*",),
         note="TIME unless every call passes now=",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 from typing import Any
 
 import pytest
@@ -134,8 +135,8 @@ def test_both_scripts_agree_on_one_key_whichever_wrote_last(
     assert all(ttl > 0 for ttl in ttls(r).values())
 
 
-def test_sliding_log_members_stay_unique_within_a_millisecond(engine: Any, r: redis.Redis) -> None:
-    """Hits, refunds and a clock gone back at one ms leave one entry per admitted unit."""
+def test_sliding_log_keeps_one_sorted_entry_per_unit(engine: Any, r: redis.Redis) -> None:
+    """Hits, refunds and a clock gone back leave one entry per admitted unit, newest first."""
     ops = RateLimitOps(Limit(50, 10, "sliding_log"))
     key = ops.keys("u")[0]
     units = 0
@@ -146,9 +147,10 @@ def test_sliding_log_members_stay_unique_within_a_millisecond(engine: Any, r: re
         decision = engine.run(call)
         assert decision.allowed
         units = units + cost if mode == "hit" else max(units - cost, 0)
-        entries = r.zrange(key, 0, -1, withscores=True)  # a reused member would be lost
+        entries = [int(entry) for entry in r.lrange(key, 0, -1)]
         assert len(entries) == units == 50 - decision.remaining, step
-        assert all(member.split(":")[0] == str(int(score)) for member, score in entries)
+        assert entries == sorted(entries, reverse=True), step  # a hit from a clock gone back
+        assert set(entries) <= {int(T0 * 1000) + 1000, int(T0 * 1000) + 2000}, step  # is not older
 
 
 def test_the_server_clock_drives_the_lean_scripts(engine: Any) -> None:
@@ -277,3 +279,44 @@ def test_calls_on_the_server_clock_are_remembered_within_a_bound() -> None:
         ops.hit(5)  # type: ignore[arg-type]
     again = ops.hit("u")
     assert (again.keys, again.args, again.slot) == (first.keys, first.args, first.slot)
+
+
+def _log_model(log: list[int], request: tuple[str, int, int], limit: int, period: int) -> Any:
+    """The exact sliding log in Python: apply (mode, cost, now ms) to *log* (newest first).
+
+    Writes (an admitted hit, a refund) drop the expired entries; a clock that went
+    back stamps a hit at the newest entry's ms.
+    """
+    mode, cost, now = request
+    window = [at for at in log if at > now - period]
+    if mode == "refund":
+        log[:] = window[min(cost, len(window)) :]
+        window, mode, cost = log, "peek", 1
+    ok = len(window) + cost <= limit
+    retry = 0 if ok else window[limit - cost] + period - now
+    if ok and mode == "hit":
+        log[:] = window = [max(log[0] if log else -1, now)] * cost + window
+    return ok, limit - len(window), retry, window[0] + period - now if window else 0
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "generic"])
+def test_sliding_log_matches_an_exact_model(engine: Any, lean: bool) -> None:
+    """2000 random hits, peeks and refunds, with few or many entries expiring, answer as the model."""
+    rng = random.Random(5)
+    limit, period = 40, 10_000
+    ops = RateLimitOps(Limit(limit, period / 1000, "sliding_log"))
+    key, log, now = ops.keys("u")[0], list[int](), int(T0 * 1000)
+    for step in range(2000):
+        now += rng.choice((0, 0, 1, 37, 250, 900, 4000, -300))  # same ms, a gap, a clock back
+        mode = rng.choice(("hit", "hit", "hit", "peek", "refund"))
+        cost = rng.choice((1, 1, 1, 2, 7, limit))
+        call = (
+            _lean(ops, "u", mode, cost, now / 1000)
+            if lean
+            else _generic(ops.limits[0], key, mode, cost, now / 1000)
+        )
+        got = engine.run(call)
+        seen = (got.allowed, got.remaining, round(got.retry_after * 1000))
+        assert (*seen, round(got.reset_after * 1000)) == _log_model(
+            log, (mode, cost, now), limit, period
+        ), step

@@ -5,7 +5,7 @@
 
   KEYS[1..n]  one state key per limit, in the order of the limit entries of ARGV, all
               in one hash slot; the type depends on the algorithm:
-              sliding_log     ZSET member "<ms>:<seq, 7 digits>" -> score ms, one per unit
+              sliding_log     LIST of entries "<ms>", one per unit, newest first
               sliding_window  string "<window index>:<current count>:<previous count>"
               fixed_window    string "<window index>:<count>"
               token_bucket    string "<level>:<ms>", level = tokens x period (ms)
@@ -24,7 +24,7 @@
            10^15, so every sum below is an exact integer.
 
   Windows are aligned on multiples of the period since the epoch (fixed_window,
-  sliding_window), or end at now (sliding_log: an entry counts while its score is above
+  sliding_window), or end at now (sliding_log: an entry counts while its ms is above
   now - period). The buckets refill continuously, limit units per period, to burst.
   Every write sets a PEXPIRE that ends when the state no longer matters (a state that is
   full again is deleted), so nothing outlives its period. A refund never goes beyond a

@@ -4,8 +4,7 @@
   reply. Both scripts run the same code on the same state, so either reads what the
   other wrote.
 
-  KEYS[1]  the limit's state key: ZSET member "<ms>:<seq, 7 digits>" -> score ms, one
-           per unit
+  KEYS[1]  the limit's state key: LIST of entries "<ms>", one per unit, newest first
   ARGV[1]  mode: "hit", "peek" or "refund"
   ARGV[2]  now in milliseconds (an integer >= 0, at most 15 digits), or "" for the
            server's clock (TIME)

@@ -9,9 +9,10 @@ The algorithms, each kept once in ``lua/lib/ratelimit_<algorithm>.lua`` (run by
 on one key per limit:
 
 ``sliding_log``
-    Exact: at most *limit* units in any *period* ending now. One sorted-set entry
-    per unit (two hits in one millisecond are two entries), so memory is O(limit);
-    *limit* is at most 10^6.
+    Exact: at most *limit* units in any *period* ending now. One list entry per
+    unit, its millisecond, newest first (two hits in one millisecond are two
+    entries), so memory is O(limit); *limit* is at most 10^6. A hit stamped before
+    the newest entry (a clock that went back) is recorded at that entry's time.
 ``sliding_window``
     The sliding-window counter: the current window's count plus the previous
     window's, weighted by how much of it still overlaps the sliding period.
