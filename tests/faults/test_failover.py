@@ -244,8 +244,10 @@ def test_fencing_refuses_the_holder_a_failover_forgot(
     first = Lock(old, "fenced", ttl=60, fencing=True)
     assert first.acquire(blocking=False)
     first.release()
-    clients(primary.url).wait(1, 2000)
     paused = clients(replica.url)
+    assert clients(primary.url).wait(1, 10_000) == 1  # the replica has fence 1
+    fence = lock_keys("fenced").fence
+    wait_for("fence 1 on the replica", lambda: paused.get(fence) == "1", 10)
     paused.execute_command("CLIENT", "PAUSE", 30_000, "WRITE")
     first = Lock(old, "fenced", ttl=60, fencing=True)
     assert first.acquire(blocking=False)  # fence 2, never applied by the replica
@@ -256,6 +258,7 @@ def test_fencing_refuses_the_holder_a_failover_forgot(
     second = Lock(new, "fenced", ttl=60, fencing=True)
     assert second.acquire(blocking=False)
     # the lost grant's INCR was lost too, so both hold the same fence: only holder= tells them apart
+    assert second.fence == first.fence == 2
     data = "{fenced}:data"
     assert new.run(fenced_set(data, "second", second.fence, holder=second.token)) is True
     late = new.run(fenced_set(data, "first", first.fence, holder=first.token))  # forgotten
