@@ -16,6 +16,7 @@ from redlua import (
     Sleep,
     load_script,
 )
+from redlua._pack import BIG, coalesce
 from redlua.errors import ServerError
 
 from .scripts import APPEND, BROKEN, GET, INCR, REFUSE
@@ -116,6 +117,23 @@ def test_run_many_keeps_order_and_uses_one_round_trip(engine: Any, r: redis.Redi
     assert engine.run_many(calls) == list(range(1, 51))
     assert r.lrange("l", 0, -1) == [str(i) for i in range(50)]
     assert evalsha_calls(r) - before == 50  # nothing re-sent
+
+
+def test_run_many_carries_a_large_argument_among_small_calls(engine: Any, r: redis.Redis) -> None:
+    """A 300 kB item between small calls of run_many arrives whole, and every reply is in order."""
+    big = "x" * 300_000
+    items = ["a", "b", big, "c", *("d" * n for n in range(1, 40))]
+    assert engine.run_many([Call(APPEND, ("l",), (item,)) for item in items]) == list(
+        range(1, len(items) + 1)
+    )
+    assert r.lrange("l", 0, -1) == items
+
+
+def test_coalesce_joins_small_chunks_and_keeps_big_ones() -> None:
+    """Runs of small chunks become one chunk (one sendall); a big chunk is sent as it is."""
+    big = b"y" * BIG
+    assert coalesce([b"a", b"b", big, b"c", memoryview(b"d")]) == [b"ab", big, b"cd"]
+    assert coalesce([]) == [] and coalesce([big]) == [big]
 
 
 def test_run_many_keeps_each_error_its_own(engine: Any, r: redis.Redis) -> None:

@@ -5,7 +5,8 @@ redis-py's sync connections already pack with hiredis when it is installed (the
 argument. `pack` uses ``hiredis.pack_command`` for both when the connection encodes
 text as UTF-8 with strict errors, which is what hiredis does; anything hiredis
 refuses (a ``bytearray``, a ``bool``) goes to the connection's own packer, which
-converts it or raises redis-py's `DataError` as before.
+converts it or raises redis-py's `DataError` as before. Sync redis-py connections send
+each chunk of a list with its own ``sendall``: `coalesce` joins the small ones first.
 """
 
 from __future__ import annotations
@@ -39,3 +40,24 @@ def pack(conn: Any, command: tuple[Any, ...]) -> list[bytes]:
                 pass  # redis-py's packer converts it, or raises its DataError
     packed: list[bytes] = conn.pack_command(*command)
     return packed
+
+
+BIG = 65536
+"""A chunk at least this long is sent as it is; shorter ones are joined into one send."""
+
+
+def coalesce(chunks: list[Any]) -> list[Any]:
+    """Join runs of small chunks, so a batch of small calls costs one ``sendall``."""
+    out: list[Any] = []
+    run: list[Any] = []
+    for chunk in chunks:
+        if len(chunk) < BIG:
+            run.append(chunk)
+            continue
+        if run:
+            out.append(b"".join(run))
+            run = []
+        out.append(chunk)
+    if run:
+        out.append(b"".join(run))
+    return out

@@ -36,7 +36,7 @@ from redis.exceptions import BusyLoadingError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ._engine_core import ACQUIRE_ERRORS, CONNECTION_ERRORS, Outcome
-from ._pack import pack
+from ._pack import coalesce, pack
 
 if TYPE_CHECKING:
     from ._transport import ClusterTransport, Node, StandaloneTransport
@@ -200,7 +200,7 @@ class SharedWriter:
                 return
             lane.batches += 1
             lane.calls += len(sent)
-            conn.send_packed_command(_coalesce(chunks))  # redis-py sends each chunk by itself
+            conn.send_packed_command(coalesce(chunks))  # redis-py sends each chunk by itself
             for waiter in sent:
                 try:
                     out = Outcome(conn.read_response())
@@ -227,27 +227,6 @@ class SharedWriter:
         """Start afresh in a forked child: the parent's threads and queues are not here."""
         self._guard = threading.Lock()
         self._lanes = {}
-
-
-BIG = 65536
-"""A chunk at least this long is sent as it is; shorter ones are joined into one send."""
-
-
-def _coalesce(chunks: list[Any]) -> list[Any]:
-    """Join runs of small chunks, so a batch of small calls costs one ``sendall``."""
-    out: list[Any] = []
-    run: list[Any] = []
-    for chunk in chunks:
-        if len(chunk) < BIG:
-            run.append(chunk)
-            continue
-        if run:
-            out.append(b"".join(run))
-            run = []
-        out.append(chunk)
-    if run:
-        out.append(b"".join(run))
-    return out
 
 
 def _answer(

@@ -26,7 +26,7 @@ from ._engine_core import (
     reply_text,
 )
 from ._flight import AsyncSingleFlight
-from ._pack import pack
+from ._pack import coalesce, pack
 from ._policy import Budget, RetryPolicy
 from ._report import Profile, Validation, check_iterations, profile_result, validation
 from ._script import Script
@@ -313,7 +313,9 @@ class AsyncEngine(EngineCore):
             return [Outcome(error=exc, sent=False)] * len(commands)
         outcomes: list[Outcome] = []
         try:
-            await conn.send_packed_command([chunk for c in commands for chunk in pack(conn, c)])
+            await conn.send_packed_command(
+                coalesce([chunk for c in commands for chunk in pack(conn, c)])
+            )
             for _ in commands:
                 try:
                     outcomes.append(Outcome(reply=await conn.read_response()))

@@ -24,7 +24,7 @@ from ._engine_core import (
     reply_text,
 )
 from ._flight import SingleFlight
-from ._pack import pack
+from ._pack import coalesce, pack
 from ._policy import Budget, RetryPolicy
 from ._report import Profile, Validation, check_iterations, profile_result, validation
 from ._script import Script
@@ -302,7 +302,7 @@ class Engine(EngineCore):
             return [Outcome(error=exc, sent=False)] * len(commands)
         outcomes: list[Outcome] = []
         try:
-            conn.send_packed_command([chunk for c in commands for chunk in pack(conn, c)])
+            conn.send_packed_command(coalesce([chunk for c in commands for chunk in pack(conn, c)]))
             for _ in commands:
                 try:
                     outcomes.append(Outcome(reply=conn.read_response()))
